@@ -1,0 +1,64 @@
+"""The K-class contrastive loss shared by SNPE-C and SRE, and the maximum-likelihood loss.
+
+For a minibatch of B pairs (θ_b, x_b), each x_b sees its own θ_b among K − 1 contrasting θ's
+drawn without replacement from the other items of the minibatch:
+
+    L_b = −[ f(θ_b, x_b) − logsumexp_{k ∈ set_b} f(θ_k, x_b) ].
+
+SRE takes f as a free classifier logit; SNPE-C (atomic APT) takes f = log q(θ|x) − log p(θ) for
+a normalised q. The optimum is f = log p(θ|x)/p(θ) + c(x) whatever the proposal of θ, which is why
+all rounds' data can be pooled (Durkan, Murray & Papamakarios 2020). All B·K scores are
+evaluated in ONE batched call of the score function.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["atom_indices", "contrastive_loss", "maximum_likelihood_loss"]
+
+
+def atom_indices(batch_size: int, num_atoms: int, generator: torch.Generator | None = None) -> Tensor:
+    """(B, K) indices: column 0 is b itself, columns 1.. are K − 1 distinct others.
+
+    K = B gives the full Cartesian product of the minibatch (every θ against every x).
+    """
+    if not 2 <= num_atoms <= batch_size:
+        raise ValueError(f"num_atoms must be in [2, batch size {batch_size}], got {num_atoms}")
+    own = torch.arange(batch_size)
+    if num_atoms == batch_size:
+        others = torch.arange(batch_size).expand(batch_size, -1)
+        others = others[others != own[:, None]].view(batch_size, batch_size - 1)
+    else:
+        keys = torch.rand(batch_size, batch_size, generator=generator)
+        keys[own, own] = -1.0  # never draw b as its own contrast
+        others = keys.topk(num_atoms - 1, dim=1).indices
+    return torch.cat([own[:, None], others], 1)
+
+
+def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x: Tensor, num_atoms: int,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """Per-pair K-class contrastive loss (B,).
+
+    Args:
+        score: f(θ (N, d), x (N, c)) -> (N,), evaluated once on all B·K pairs.
+        theta, x: the minibatch, (B, d) and (B, c).
+        num_atoms: K in [2, B].
+
+    Example:
+        >>> f = lambda t, x: -(t - x).pow(2).sum(-1)
+        >>> contrastive_loss(f, torch.zeros(4, 1), torch.zeros(4, 1), num_atoms=4)
+        tensor([1.3863, 1.3863, 1.3863, 1.3863])
+    """
+    batch = len(theta)
+    idx = atom_indices(batch, num_atoms, generator)  # (B, K)
+    scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)
+    return torch.logsumexp(scores, dim=1) - scores[:, 0]
+
+
+def maximum_likelihood_loss(log_prob: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, context: Tensor) -> Tensor:
+    """−log q(inputs | context), per sample (B,)."""
+    return -log_prob(inputs, context)

@@ -1,0 +1,55 @@
+"""Rejection of proposal draws outside a support, with the acceptance rate reported and a bound
+on the work, so it never hangs."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["LowAcceptanceError", "rejection_sample"]
+
+
+class LowAcceptanceError(RuntimeError):
+    """Too few proposal draws landed in the support within the allowed budget."""
+
+    def __init__(self, accepted: int, wanted: int, drawn: int):
+        self.accepted, self.wanted, self.drawn = accepted, wanted, drawn
+        super().__init__(
+            f"rejection sampling accepted {accepted} of {drawn} draws ({accepted / max(drawn, 1):.2%}), "
+            f"short of the {wanted} wanted: the estimator leaks mass outside the prior's support. "
+            "Use a box-supported estimator (estimator='nsf' with a box prior does this by default) "
+            "or sample with MCMC (sample_with='mcmc')."
+        )
+
+
+def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor], Tensor], n: int, *,
+                     max_draws: int | None = None, batch: int | None = None) -> tuple[Tensor, float]:
+    """Draw until n proposals pass ``accept``.
+
+    Args:
+        propose: m -> (m, d) draws.
+        accept: (m, d) -> (m,) bool.
+        n: accepted draws wanted.
+        max_draws: give up (LowAcceptanceError) after this many proposals (default 1000·n).
+        batch: proposals per call (default max(n, 1000)), grown as acceptance reveals itself.
+
+    Returns:
+        (n, d) accepted draws and the acceptance rate over all proposals made.
+    """
+    max_draws = 1000 * n if max_draws is None else max_draws
+    batch = max(n, 1000) if batch is None else batch
+    kept, accepted, drawn = [], 0, 0
+    while accepted < n:
+        if drawn >= max_draws:
+            raise LowAcceptanceError(accepted, n, drawn)
+        m = min(batch, max_draws - drawn)
+        cand = propose(m)
+        ok = accept(cand)
+        kept.append(cand[ok])
+        accepted += int(ok.sum())
+        drawn += m
+        rate = max(accepted / drawn, 1e-3)
+        batch = int(min(max((n - accepted) / rate * 1.2, 1000), 1_000_000))
+    return torch.cat(kept)[:n], accepted / drawn
