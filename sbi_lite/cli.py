@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch
+
 __all__ = ["main"]
 
 
@@ -22,6 +24,34 @@ def _demo_simulate(args: argparse.Namespace) -> None:
           f"failed: {sims.n_failed} ({sims.failure_fraction:.1%}) {sims.errors}")
 
 
+def _demo_infer(args: argparse.Namespace) -> None:
+    import time
+
+    from sbi_lite import infer
+    from sbi_lite.plot import pairplot
+    from simulators import get_task
+
+    task = get_task(args.task)
+    t0 = time.perf_counter()
+    posterior = infer(task.simulator, task.prior, task.x0, method=args.method, rounds=args.rounds,
+                      simulations_per_round=args.simulations, num_atoms=args.num_atoms, seed=args.seed,
+                      n_jobs=args.n_jobs)
+    samples = posterior.sample(10_000, seed=args.seed)
+    history = posterior.history
+    print(f"\n{args.method.upper()} on {args.task}: {args.rounds} rounds x {args.simulations} simulations "
+          f"in {time.perf_counter() - t0:.0f} s")
+    print(history[["round", "simulations", "failed", "epochs", "best_validation_loss", "acceptance_rate",
+                   "seconds_simulate", "seconds_train"]].to_string(index=False, float_format="%.3f"))
+    print("\nposterior (10,000 draws):")
+    for i, (m, s, q05, q95) in enumerate(zip(samples.mean(0), samples.std(0), samples.quantile(0.05, 0),
+                                              samples.quantile(0.95, 0))):
+        print(f"  θ{i + 1}: mean {m:+.3f}  sd {s:.3f}  90% [{q05:+.3f}, {q95:+.3f}]  θ* {task.theta_true[i]:+.3f}")
+    lp_true = posterior.log_prob(torch.as_tensor(task.theta_true[None], dtype=torch.float32))
+    print(f"log posterior density at θ*: {float(lp_true[0]):.2f} (prior: {float(task.prior.log_prob(torch.as_tensor(task.theta_true, dtype=torch.float32))):.2f})")
+    pairplot(samples, truth=task.theta_true, path=args.out)
+    print(f"pairplot written to {args.out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sbi-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -30,11 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--n-jobs", type=int, default=-1)
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(run=_demo_simulate)
-    demo = sub.add_parser("demo", help="the README's main job")
-    demo.add_argument("--simulations", type=int, default=10_000)
-    demo.add_argument("--n-jobs", type=int, default=-1)
+    demo = sub.add_parser("demo", help="the README's main job: SNPE-C on the Nonlinear Gaussian")
+    demo.add_argument("--task", default="nonlinear_gaussian")
+    demo.add_argument("--method", default="snpe", choices=["snpe", "sre", "snl"])
+    demo.add_argument("--rounds", type=int, default=3)
+    demo.add_argument("--num-atoms", type=int, default=10)
+    demo.add_argument("--simulations", type=int, default=1000)
+    demo.add_argument("--n-jobs", type=int, default=1)
     demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_demo_simulate)
+    demo.add_argument("--out", default="posterior_pairplot.png")
+    demo.set_defaults(run=_demo_infer)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

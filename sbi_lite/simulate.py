@@ -94,7 +94,9 @@ class _Runner:
         self.takes_rng = _takes_rng(simulator)
 
     def _call(self, theta: np.ndarray, ss: np.random.SeedSequence) -> np.ndarray:
-        arg = torch.as_tensor(theta, dtype=torch.get_default_dtype()) if self.as_torch else theta
+        # simulators that take an rng are numpy simulators; plain callables get what the caller gave
+        torch_in = self.as_torch and not self.takes_rng
+        arg = torch.as_tensor(theta, dtype=torch.get_default_dtype()) if torch_in else theta
         if self.takes_rng:
             return _to_numpy(self.simulator(arg, rng=np.random.default_rng(ss)))
         # A simulator without an rng argument draws from the global RNGs: seed them inside a
@@ -166,6 +168,7 @@ def simulate(
         simulator: ``f(theta (m, d)) -> x (m, d_x)``; numpy or torch in and out. If it has a
             parameter named ``rng`` it is called as ``f(theta, rng=numpy Generator)``; otherwise
             the global numpy/torch RNGs are seeded from the run's stream inside a restored scope.
+            Simulators with ``rng`` receive numpy θ; others receive θ in the type it was given.
             With ``vectorized=False`` it maps one θ (d,) to one x (d_x,).
         theta: (n, d) parameters (numpy array, torch tensor or nested lists).
         seed: int, Generator or None (fresh entropy).

@@ -1,0 +1,87 @@
+"""SNPE-C, SRE and SNL as small values: which network, which loss, which posterior.
+
+- SNPE-C (atomic APT): q(θ|x). Round 1 by maximum likelihood (which pins q to the prior's
+  support); later rounds by the K-class contrastive loss with f = log q(θ|x) − log p(θ).
+- SRE: a classifier f(θ, x) trained by the same contrastive loss (K = 2 is Hermans et al.'s
+  binary SRE); posterior ∝ exp f(θ, x0) p(θ), sampled by MCMC.
+- SNL: q(x|θ) by maximum likelihood on all rounds; posterior ∝ q(x0|θ) p(θ), sampled by MCMC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from sbi_lite.density import build
+from sbi_lite.losses import contrastive_loss
+from sbi_lite.priors import Prior
+from sbi_lite.ratio import RatioEstimator
+
+__all__ = ["Method", "METHODS"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method builds its network, scores a minibatch, and forms its posterior.
+
+    Attributes:
+        name: "snpe", "sre" or "snl".
+        default_estimator: registry name used when the user gives none.
+        clip_grad_norm: the paper's clipping (5 for SNPE-C and SNL, none for SRE).
+        direct: the posterior is the network itself (SNPE-C) rather than an MCMC potential.
+    """
+
+    name: str
+    default_estimator: str | None
+    clip_grad_norm: float | None
+    direct: bool
+
+    def build(self, prior: Prior, x_dim: int, estimator: str | None, seed: int, **kwargs) -> nn.Module:
+        d = prior.dim
+        if self.name == "sre":
+            return RatioEstimator(d, x_dim, **kwargs)
+        name = estimator or self.default_estimator
+        if self.name == "snpe":
+            return build(name, d, x_dim, seed=seed, **kwargs)
+        return build(name, x_dim, d, seed=seed, **kwargs)
+
+    def standardize(self, net: nn.Module, prior: Prior, theta: Tensor, x: Tensor) -> None:
+        """Fix the pre-processing from round 1's data (θ side from the prior's moments for SNPE-C)."""
+        if self.name == "snl":
+            net.fit_standardization(x, theta)
+            return
+        net.fit_standardization(theta, x)
+        if self.name == "snpe" and hasattr(prior, "stddev") and hasattr(net.input_map, "set"):
+            net.input_map.set(prior.mean, prior.stddev)
+
+    def loss(self, net: nn.Module, prior: Prior, round_index: int, num_atoms: int) -> Callable[[Tensor, Tensor], Tensor]:
+        """Per-sample loss on (θ, x) minibatches for this round."""
+        if self.name == "snl":
+            return lambda theta, x: net.loss(x, theta)
+        if self.name == "snpe" and round_index == 0:
+            return lambda theta, x: net.loss(theta, x)
+        if self.name == "snpe":
+            def score(theta, x):
+                return net.log_prob(theta, x) - prior.log_prob(theta)
+        else:
+            score = net.log_ratio
+        return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)))
+
+    def potential(self, net: nn.Module, prior: Prior, x0: Tensor) -> Callable[[Tensor], Tensor]:
+        """θ (B, d) -> unnormalised log posterior (B,) at x0 (MCMC methods)."""
+        def log_target(theta: Tensor) -> Tensor:
+            x = x0.expand(len(theta), -1)
+            term = net.log_prob(x, theta) if self.name == "snl" else net.log_ratio(theta, x)
+            lp = prior.log_prob(theta)
+            return torch.where(torch.isfinite(lp), term + lp, lp)
+        return log_target
+
+
+METHODS = {
+    "snpe": Method("snpe", "maf", 5.0, direct=True),
+    "sre": Method("sre", None, None, direct=False),
+    "snl": Method("snl", "maf", 5.0, direct=False),
+}
