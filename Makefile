@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m sbi_lite.cli demo
+	$(PY) benchmarks/demo.py demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

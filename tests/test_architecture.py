@@ -61,8 +61,7 @@ def test_layers_import_only_downwards():
                 continue
             base = target[: -len("/__init__")] if target.endswith("/__init__") else target
             theirs = layer_of(base) if base else 4
-            same_package = base.split("/")[0] == rel.split("/")[0]
-            if theirs > mine or (theirs == mine and not same_package and mine < 4):
+            if theirs > mine:
                 bad.append(f"{rel} (layer {mine}) imports {name} (layer {theirs})")
     assert not bad, "\n".join(bad)
 

