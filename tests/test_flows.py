@@ -86,10 +86,13 @@ def test_inverse_sampling_and_determinism(name, opts):
     q = make(name, opts, d)
     c = torch.randn(6, 3)
     y = inputs_for(opts, 6, d)
-    z, _ = q.input_map(y)
-    u, ld = q.transform(z, q.context_map(c)[0])
-    back, ld_inv = q.transform.inverse(u, q.context_map(c)[0])
-    assert (back - z).abs().max() < 1e-3 and (ld + ld_inv).abs().max() < 1e-2  # float32, perturbed weights
+    # exactness in float64 (float32 round-off is amplified where perturbed splines are flat)
+    q64 = make(name, opts, d).double()
+    z, _ = q64.input_map(y.double())
+    c64 = q64.context_map(c.double())[0]
+    u, ld = q64.transform(z, c64)
+    back, ld_inv = q64.transform.inverse(u, c64)
+    assert (back - z).abs().max() < 1e-8 and (ld + ld_inv).abs().max() < 1e-6
     a = q.sample(50, c[0], generator=torch.Generator().manual_seed(3))
     b = q.sample(50, c[0], generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and torch.isfinite(q.log_prob(a, c[0].expand(50, -1))).all()
