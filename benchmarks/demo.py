@@ -42,7 +42,7 @@ def _demo_infer(args: argparse.Namespace) -> None:
     history = posterior.history
     print(f"\n{args.method.upper()} on {args.task}: {args.rounds} rounds x {args.simulations} simulations "
           f"in {time.perf_counter() - t0:.0f} s")
-    print(history[["round", "simulations", "failed", "epochs", "best_validation_loss", "acceptance_rate",
+    print(history[["round", "proposal", "simulations", "failed", "epochs", "best_validation_loss", "acceptance_rate", "seconds_propose",
                    "seconds_simulate", "seconds_train"]].to_string(index=False, float_format="%.3f"))
     print("\nposterior (10,000 draws):")
     for i, (m, s, q05, q95) in enumerate(zip(samples.mean(0), samples.std(0), samples.quantile(0.05, 0),

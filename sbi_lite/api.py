@@ -33,6 +33,7 @@ def infer(
     estimator_kwargs: dict | None = None,
     train_config: TrainConfig | None = None,
     chains: int = 100,
+    sample_with: str = "auto",
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -53,7 +54,10 @@ def infer(
             posterior mass leaks outside it and rejection never rejects.
         estimator_kwargs: hyperparameters for the estimator builder.
         train_config: training settings (default: the paper's).
-        chains: slice-sampling chains for SRE and SNL.
+        chains: slice-sampling chains for SRE and SNL (and SNPE-C when it samples by MCMC).
+        sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
+            "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
+            when acceptance falls below 1%).
 
     Returns:
         The last round's posterior, with ``.history`` (one row per round).
@@ -92,5 +96,5 @@ def infer(
         raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
-                      chains=chains, progress=progress)
+                      chains=chains, sample_with=sample_with, progress=progress)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import pandas as pd
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from sbi_lite.density.base import ConditionalDensityEstimator
 from sbi_lite.priors import Prior
-from sbi_lite.samplers import SliceSampler, rejection_sample
+from sbi_lite.samplers import LowAcceptanceError, SliceSampler, rejection_sample
 from sbi_lite.seeding import Seed, torch_generator
 
 __all__ = ["Posterior", "DirectPosterior", "MCMCPosterior"]
@@ -71,16 +72,26 @@ class DirectPosterior(Posterior):
         estimator: q(θ|x), with ``log_prob`` and ``sample``.
         prior: supplies ``support_contains`` and the dimension.
         x0: (c,) observation.
-        max_draws_factor: rejection gives up after this many draws per wanted sample.
+        sample_with: "rejection" (i.i.d. draws of q kept inside the support; raises
+            ``LowAcceptanceError`` after ``max_draws_factor`` draws per sample), "mcmc" (slice
+            sampling of log q(θ|x0) restricted to the support), or "auto" (rejection, switching to
+            MCMC with a warning once acceptance is below ``min_acceptance``).
+        chains: slice-sampling chains when MCMC is used.
     """
 
     def __init__(self, estimator: ConditionalDensityEstimator, prior: Prior, x0: Tensor,
-                 history: pd.DataFrame | None = None, max_draws_factor: int = 1000):
+                 history: pd.DataFrame | None = None, sample_with: str = "auto", max_draws_factor: int = 1000,
+                 min_acceptance: float = 0.01, chains: int = 100):
         super().__init__(prior, x0, history)
+        if sample_with not in ("auto", "rejection", "mcmc"):
+            raise ValueError(f"sample_with must be 'auto', 'rejection' or 'mcmc'; got {sample_with!r}")
         self.estimator = estimator
-        self.max_draws_factor = max_draws_factor
+        self.sample_with, self.max_draws_factor, self.min_acceptance = sample_with, max_draws_factor, min_acceptance
+        self.chains = chains
         self._log_mass: float | None = None
+        self._sampler: SliceSampler | None = None
         self.last_acceptance: float = math.nan
+        self.last_method: str = ""
 
     def _propose(self, generator: torch.Generator) -> Callable[[int], Tensor]:
         def propose(m: int) -> Tensor:
@@ -88,11 +99,42 @@ class DirectPosterior(Posterior):
                 return self.estimator.sample(m, self._x0, generator=generator)
         return propose
 
+    def _potential(self, theta: Tensor) -> Tensor:
+        inside = self.prior.support_contains(theta)
+        lp = self.estimator.log_prob(theta, self._x0.expand(len(theta), -1))
+        return torch.where(inside, lp, -math.inf)
+
+    def _mcmc(self, n: int, generator: torch.Generator, start: Tensor | None) -> Tensor:
+        if self._sampler is None:
+            pool = start if start is not None and len(start) else self.prior.sample((self.chains * 20,), generator=generator)
+            with torch.no_grad():
+                pool = pool[torch.isfinite(self._potential(pool))]
+            if not len(pool):
+                raise RuntimeError("no starting point with finite posterior density inside the prior's support")
+            init = pool[torch.randint(len(pool), (self.chains,), generator=generator)]
+            self._sampler = SliceSampler(self._potential, init, seed=generator)
+        else:
+            self._sampler.generator = generator
+        self.last_method = "mcmc"
+        return self._sampler.sample(n)
+
     def sample(self, n: int, *, seed: Seed = None) -> Tensor:
         """(n, d) draws from q(θ|x0) inside the prior's support."""
-        draws, rate = rejection_sample(self._propose(torch_generator(seed)), self.prior.support_contains, n,
-                                       max_draws=self.max_draws_factor * n)
-        self.last_acceptance = rate
+        generator = torch_generator(seed)
+        if self.sample_with == "mcmc":
+            return self._mcmc(n, generator, None)
+        factor = self.max_draws_factor if self.sample_with == "rejection" else 1 / self.min_acceptance
+        try:
+            draws, rate = rejection_sample(self._propose(generator), self.prior.support_contains, n,
+                                           max_draws=max(int(factor * n), 10_000))
+        except LowAcceptanceError as e:
+            self.last_acceptance = e.accepted / max(e.drawn, 1)
+            if self.sample_with == "rejection":
+                raise
+            warnings.warn(f"rejection acceptance {self.last_acceptance:.2%} is below {self.min_acceptance:.0%}: "
+                          "sampling q(θ|x0) inside the support by slice sampling instead", stacklevel=2)
+            return self._mcmc(n, generator, e.partial)
+        self.last_acceptance, self.last_method = rate, "rejection"
         return draws
 
     def acceptance_rate(self, n: int = 100_000, *, seed: Seed = 0) -> float:
@@ -129,6 +171,17 @@ class MCMCPosterior(Posterior):
         if seed is not None:
             self.sampler.generator = torch_generator(seed)
         return self.sampler.sample(n, thin=self.thin)
+
+    def to_arviz(self, n: int = 2000, *, chains: int | None = None, seed: Seed = None):
+        """The slice sampler's real chains as ``arviz.InferenceData`` (so R-hat and ESS mean
+        what they say); ``chains`` is fixed by the sampler and ignored."""
+        import arviz as az
+
+        if seed is not None:
+            self.sampler.generator = torch_generator(seed)
+        draws = self.sampler.sample(n, thin=self.thin, per_chain=True).numpy()
+        return az.from_dict(posterior={"theta": draws}, coords={"dim": list(range(draws.shape[-1]))},
+                            dims={"theta": ["dim"]})
 
     def log_prob(self, theta: Tensor) -> Tensor:
         """UNNORMALISED log posterior (B, d) -> (B,): the potential."""

@@ -43,7 +43,7 @@ def test_failed_simulations_are_redrawn_and_stay_paired():
 
     from sbi_lite.inference.rounds import RoundConfig, _simulate_full
     g = torch.Generator().manual_seed(0)
-    theta, x, failed = _simulate_full(flaky, lambda m: prior.sample((m,), generator=g), 400, 0, RoundConfig(progress=False))
+    theta, x, failed, _, _ = _simulate_full(flaky, lambda m: prior.sample((m,), generator=g), 400, 0, RoundConfig(progress=False))
     assert len(theta) == 400 and (theta[:, 0] >= 0).all() and failed > 100
     assert (x - theta).abs().max() < 0.6  # every x sits next to its own θ
     never = lambda t, rng: np.full(t.shape, np.nan)  # noqa: E731
@@ -72,3 +72,20 @@ def test_nonlinear_gaussian_theta_true_gains_density():
                  num_atoms=10, seed=0, progress=False)
     theta_true = torch.as_tensor(task.theta_true, dtype=torch.float32)[None]
     assert post.log_prob(theta_true).item() > task.prior.log_prob(theta_true).item()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["nonlinear_gaussian", "lotka_volterra", "mg1"])
+@pytest.mark.parametrize("method", ["snpe", "sre", "snl"])
+def test_every_method_runs_on_every_task(task_name, method):
+    from sbi_lite import TrainConfig
+
+    task = get_task(task_name)
+    post = infer(task.simulator, task.prior, task.x0, method=method, rounds=2, simulations_per_round=200,
+                 num_atoms=10, seed=0, progress=False, chains=20, train_config=TrainConfig(max_epochs=10))
+    h = post.history
+    assert list(h["simulations"]) == [200, 200] and list(h["proposal"])[0] == "prior"
+    if task_name == "lotka_volterra":
+        assert h["failed"].iloc[0] > 0  # ~12% of LV prior draws fail: redrawn, counted
+    draws = post.sample(100, seed=0)
+    assert draws.shape == (100, task.dim_theta) and task.prior.support_contains(draws).all()

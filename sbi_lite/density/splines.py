@@ -34,7 +34,9 @@ def num_params(bins: int, bounded: bool) -> int:
 
 def _knots(logits: Tensor, low: float, high: float, min_size: float) -> Tensor:
     bins = logits.shape[-1]
-    sizes = min_size + (1 - min_size * bins) * torch.softmax(logits, dim=-1)
+    # an explicit softmax: torch's kernel is ~2x slower on such short, strided last axes
+    e = torch.exp(logits - logits.detach().amax(-1, keepdim=True))
+    sizes = min_size + (1 - min_size * bins) * e / e.sum(-1, keepdim=True)
     cum = F.pad(torch.cumsum(sizes, dim=-1), (1, 0))
     knots = low + (high - low) * cum
     # exact end points, without in-place edits that would upset autograd

@@ -43,6 +43,7 @@ class RoundConfig:
     chains: int = 100
     thin: int = 10
     max_attempts: int = 10
+    sample_with: str = "auto"
     progress: bool = True
 
     def __post_init__(self):
@@ -71,15 +72,24 @@ class RoundStore:
 
 
 def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: int, cfg: RoundConfig):
-    """n successful simulations, redrawing θ for failed runs; returns θ, x and counts."""
+    """n successful simulations, redrawing θ for failed runs.
+
+    Returns θ (n, d), x (n, d_x), the number of failed runs, and seconds spent proposing and
+    simulating.
+    """
     thetas, xs, failed, drawn, errors = [], [], 0, 0, {}
+    t_propose = t_simulate = 0.0
     for attempt in range(cfg.max_attempts):
         need = n - sum(len(t) for t in thetas)
         if need == 0:
             break
         # ask for a few more than needed once failures are seen, to save rounds of redraws
         ask = need if drawn == 0 else math.ceil(need / max(1 - failed / drawn, 0.05))
-        sims = simulate(simulator, propose(ask), seed=seed + attempt, n_jobs=cfg.n_jobs, progress=cfg.progress)
+        t0 = time.perf_counter()
+        theta = propose(ask)
+        t_propose += time.perf_counter() - t0
+        sims = simulate(simulator, theta, seed=seed + attempt, n_jobs=cfg.n_jobs, progress=cfg.progress)
+        t_simulate += sims.seconds
         ok_theta, ok_x = sims.valid()
         thetas.append(ok_theta[:need])
         xs.append(ok_x[:need])
@@ -92,7 +102,7 @@ def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: in
         raise RuntimeError(
             f"only {got} of {n} simulations succeeded after {cfg.max_attempts} attempts "
             f"(failure fraction {failed / max(drawn, 1):.1%}, {errors})")
-    return torch.cat(thetas), torch.cat(xs), failed
+    return torch.cat(thetas), torch.cat(xs), failed, t_propose, t_simulate
 
 
 def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed) -> Posterior:
@@ -116,9 +126,10 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         else:
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)
-        theta, x, failed = _simulate_full(simulator, propose, cfg.simulations_per_round, s_sim, cfg)
-        acceptance = posterior.last_acceptance if isinstance(posterior, DirectPosterior) else math.nan
-        t_sim = time.perf_counter() - t0
+        theta, x, failed, t_prop, t_sim = _simulate_full(simulator, propose, cfg.simulations_per_round, s_sim, cfg)
+        direct = isinstance(posterior, DirectPosterior)
+        acceptance = posterior.last_acceptance if direct else math.nan
+        proposal = "prior" if posterior is None else posterior.last_method if direct else "mcmc"
         if r == 0 and x.shape[1] != x0.shape[0]:
             raise ValueError(f"x0 has {x0.shape[0]} entries but the simulator returns {x.shape[1]}")
         store.add(theta, x, r)
@@ -129,7 +140,7 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train)
         t2 = time.perf_counter()
         if method.direct:
-            posterior = DirectPosterior(net, prior, x0)
+            posterior = DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains)
         else:
             potential = method.potential(net, prior, x0)
             if sampler is None:
@@ -138,9 +149,9 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
             else:
                 sampler.set_potential(potential)
             posterior = MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin)
-        rows.append({"round": r + 1, "simulations": len(theta), "failed": failed, "epochs": hist.epochs,
+        rows.append({"round": r + 1, "proposal": proposal, "simulations": len(theta), "failed": failed, "epochs": hist.epochs,
                      "best_validation_loss": hist.best_validation_loss, "acceptance_rate": acceptance,
-                     "seconds_simulate": t_sim, "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
+                     "seconds_propose": t_prop, "seconds_simulate": t_sim, "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
     return posterior.with_history(pd.DataFrame(rows))
 
 

@@ -14,8 +14,8 @@ __all__ = ["LowAcceptanceError", "rejection_sample"]
 class LowAcceptanceError(RuntimeError):
     """Too few proposal draws landed in the support within the allowed budget."""
 
-    def __init__(self, accepted: int, wanted: int, drawn: int):
-        self.accepted, self.wanted, self.drawn = accepted, wanted, drawn
+    def __init__(self, accepted: int, wanted: int, drawn: int, partial: Tensor | None = None):
+        self.accepted, self.wanted, self.drawn, self.partial = accepted, wanted, drawn, partial
         super().__init__(
             f"rejection sampling accepted {accepted} of {drawn} draws ({accepted / max(drawn, 1):.2%}), "
             f"short of the {wanted} wanted: the estimator leaks mass outside the prior's support. "
@@ -43,7 +43,7 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
     kept, accepted, drawn = [], 0, 0
     while accepted < n:
         if drawn >= max_draws:
-            raise LowAcceptanceError(accepted, n, drawn)
+            raise LowAcceptanceError(accepted, n, drawn, torch.cat(kept) if kept else None)
         m = min(batch, max_draws - drawn)
         cand = propose(m)
         ok = accept(cand)
