@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from sbi_lite.density.aem import AEM
 from sbi_lite.density.base import ConditionalDensityEstimator
 from sbi_lite.density.zoo import build_maf, build_nsf
 
@@ -23,6 +24,7 @@ REGISTRY: dict[str, Callable[..., ConditionalDensityEstimator]] = {
     "maf": build_maf,
     "nsf": build_nsf,
     "nsf_ar": partial(build_nsf, autoregressive=True),
+    "aem": AEM,
 }
 
 

@@ -61,7 +61,7 @@ class Method:
         """Per-sample loss on (θ, x) minibatches for this round."""
         if self.name == "snl":
             return lambda theta, x: net.loss(x, theta)
-        if self.name == "snpe" and round_index == 0:
+        if self.name == "snpe" and (round_index == 0 or not self.contrastive(net)):
             return lambda theta, x: net.loss(theta, x)
         if self.name == "snpe":
             def score(theta, x):
@@ -69,6 +69,13 @@ class Method:
         else:
             score = net.log_ratio
         return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)))
+
+    def contrastive(self, net: nn.Module) -> bool:
+        """Whether later SNPE rounds use the atomic contrastive loss. It needs log q of all B·K
+        pairs every step, which only an exact, cheap log-density affords; estimators with an
+        estimated or ODE log-density (AEM, diffusion) are instead trained by maximum likelihood on
+        truncated-prior proposals (``truncated_proposal``), under which that loss stays valid."""
+        return getattr(net, "capabilities", None) is None or net.capabilities.log_prob == "exact"
 
     def potential(self, net: nn.Module, prior: Prior, x0: Tensor) -> Callable[[Tensor], Tensor]:
         """θ (B, d) -> unnormalised log posterior (B,) at x0 (MCMC methods)."""
