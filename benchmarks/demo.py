@@ -50,7 +50,9 @@ def _demo_infer(args: argparse.Namespace) -> None:
         print(f"  θ{i + 1}: mean {m:+.3f}  sd {s:.3f}  90% [{q05:+.3f}, {q95:+.3f}]  θ* {task.theta_true[i]:+.3f}")
     lp_true = posterior.log_prob(torch.as_tensor(task.theta_true[None], dtype=torch.float32))
     print(f"log posterior density at θ*: {float(lp_true[0]):.2f} (prior: {float(task.prior.log_prob(torch.as_tensor(task.theta_true, dtype=torch.float32))):.2f})")
-    pairplot(samples, truth=task.theta_true, path=args.out)
+    bounds = task.prior.bounds
+    limits = list(zip(bounds[0].tolist(), bounds[1].tolist())) if bounds is not None else None
+    pairplot(samples, truth=task.theta_true, limits=limits, path=args.out)
     print(f"pairplot written to {args.out}")
 
 

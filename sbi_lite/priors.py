@@ -118,8 +118,8 @@ class AffineBoxUniform(Prior):
     Example:
         >>> M = torch.tensor([[1.0, 0, 0], [-1, 1, 0], [0, 0, 1]])
         >>> prior = AffineBoxUniform(torch.zeros(3), torch.tensor([10.0, 10.0, 1 / 3]), M)
-        >>> float(prior.log_prob(torch.tensor([1.0, 5.0, 0.2])).exp())  # doctest: +ELLIPSIS
-        0.0300...
+        >>> round(float(prior.log_prob(torch.tensor([1.0, 5.0, 0.2])).exp()), 6)
+        0.03
     """
 
     def __init__(self, low, high, matrix):
