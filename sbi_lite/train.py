@@ -107,9 +107,10 @@ def train(
 
     Example:
         >>> net = nn.Linear(1, 1)
+        >>> _ = nn.init.zeros_(net.weight), nn.init.zeros_(net.bias)
         >>> x = torch.linspace(-1, 1, 200)[:, None]
         >>> h = train(net, lambda a, b: (net(a) - b).pow(2)[:, 0], (x, 3 * x), seed=0,
-        ...           config=TrainConfig(learning_rate=1e-1, max_epochs=50))
+        ...           config=TrainConfig(learning_rate=5e-2, batch_size=20, max_epochs=100))
         >>> abs(net.weight.item() - 3) < 0.05
         True
     """
