@@ -16,6 +16,7 @@ import torch
 
 from sbi_lite.density.aem import AEM
 from sbi_lite.density.base import ConditionalDensityEstimator
+from sbi_lite.density.score import ScoreEstimator
 from sbi_lite.density.zoo import build_maf, build_nsf
 
 __all__ = ["REGISTRY", "build", "register"]
@@ -25,6 +26,7 @@ REGISTRY: dict[str, Callable[..., ConditionalDensityEstimator]] = {
     "nsf": build_nsf,
     "nsf_ar": partial(build_nsf, autoregressive=True),
     "aem": AEM,
+    "diffusion": ScoreEstimator,
 }
 
 

@@ -1,0 +1,113 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+from sbi_lite.density import build
+from sbi_lite.density.score import SubVPSDE, VESDE, VPSDE
+
+
+def test_transition_kernels_match_euler_maruyama():
+    g = torch.Generator().manual_seed(0)
+    for sde in (VPSDE(), SubVPSDE(), VESDE(sigma_max=5.0)):
+        y, t_end, steps = torch.full((100_000,), 1.5, dtype=torch.float64), 0.3, 600
+        dt = t_end / steps
+        for k in range(steps):
+            t = torch.tensor(k * dt, dtype=torch.float64)
+            y = y + sde.drift_coeff(t) * y * dt + torch.sqrt(sde.g2(t) * dt) * torch.randn(y.shape, generator=g, dtype=y.dtype)
+        t = torch.tensor(t_end, dtype=torch.float64)
+        mean = float(sde.mean_coeff(t) * 1.5)
+        var = float(sde.std(t) ** 2 - (sde.std(torch.tensor(0.0, dtype=torch.float64)) ** 2 if isinstance(sde, VESDE) else 0))
+        assert float(y.mean()) == pytest.approx(mean, abs=1e-2 * max(1, abs(mean)))
+        assert float(y.var()) == pytest.approx(var, rel=1e-2, abs=1e-2)
+
+
+@pytest.mark.parametrize("sde,anchors", [(VPSDE(), {1e-5: 23.8645, 1e-3: 19.1654, 1e-2: 16.2661}),
+                                         (SubVPSDE(), {1e-5: 37.6789, 1e-3: 28.2809, 1e-2: 22.4841})])
+def test_importance_sampler_normaliser_and_distribution(sde, anchors):
+    for eps, z in anchors.items():
+        quad = integrate.quad(lambda t: float(sde.g2(torch.tensor(t)) / sde.std(torch.tensor(t)) ** 2), eps, 1,
+                              limit=200, points=[eps * 10, 0.01, 0.1])[0]
+        assert sde.z(eps) == pytest.approx(quad, rel=1e-6)
+        assert sde.z(eps) == pytest.approx(z, abs=1e-4)
+    eps = 1e-3
+    t = sde.sample_time(20_000, eps, torch.Generator().manual_seed(0)).double()
+    lo = sde._cdf(torch.tensor(eps, dtype=torch.float64))
+
+    def cdf(v):
+        return ((sde._cdf(torch.as_tensor(v, dtype=torch.float64)) - lo) / sde.z(eps)).numpy()
+
+    assert stats.kstest(t.numpy(), cdf).pvalue > 1e-3
+    # the importance-sampled and uniform estimators of ∫ g² h dt agree (h = cos t):
+    # ∫ g² h = Z ∫ p(t) σ_t² h(t) dt
+    h = torch.cos
+    is_est = float(sde.z(eps) * (sde.std(t) ** 2 * h(t)).mean())
+    u = eps + (1 - eps) * torch.rand(200_000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    uni = float((1 - eps) * (sde.g2(u) * h(u)).mean())
+    assert is_est == pytest.approx(uni, rel=2e-2)
+
+
+def analytic(q, mean, cov):
+    sde = q.sde
+
+    def score(y, t, c):
+        m = sde.mean_coeff(t)[:, None, None]
+        s2 = sde.std(t)[:, None, None] ** 2
+        return -torch.linalg.solve(m**2 * cov + s2 * torch.eye(2), (y - m[:, :, 0] * mean)[..., None])[..., 0]
+
+    q.score = score
+    return q
+
+
+def test_ode_log_density_and_bound_with_the_exact_score():
+    mean, cov = torch.zeros(2), torch.tensor([[1.0, 0.6], [0.6, 1.0]])  # standardised data
+    q = analytic(build("diffusion", 2, 1, hidden=16), mean, cov)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(300, 2, generator=g) @ torch.linalg.cholesky(cov).T
+    c = torch.zeros(300, 1)
+    true = torch.distributions.MultivariateNormal(mean, cov).log_prob(y)
+    assert (q.log_prob(y, c) - true).abs().max() < 1e-3
+    torch.manual_seed(0)
+    per_point = q.bound(y, c, num_times=1000)
+    bound, se, nll = per_point.mean(), per_point.std() / len(per_point) ** 0.5, -true.mean()
+    assert bound >= nll - 3 * se and bound - nll < 0.1 + 3 * se  # an upper bound, and tight (Thm 2)
+    for method in ("ode", "sde"):
+        s = q.sample(4000, torch.zeros(1), generator=torch.Generator().manual_seed(1), method=method)
+        assert (s.mean(0) - mean).abs().max() < 0.06 and (torch.cov(s.T) - cov).abs().max() < 0.08
+
+
+def test_contract_shapes_gradients_determinism(tmp_path):
+    q = build("diffusion", 3, 2, hidden=16, num_blocks=1)
+    y, c = torch.randn(5, 3), torch.randn(5, 2)
+    q.loss(y, c).mean().backward()
+    for name, p in q.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    q.eval()
+    assert q.log_prob(y, c).shape == (5,) and torch.isfinite(q.log_prob(y, c)).all()
+    a = q.sample(6, c[0], generator=torch.Generator().manual_seed(0))
+    assert a.shape == (6, 3) and q.sample(2, c).shape == (2, 5, 3)
+    assert torch.equal(a, q.sample(6, c[0], generator=torch.Generator().manual_seed(0)))
+    torch.save(q.state_dict(), tmp_path / "q.pt")
+    r = build("diffusion", 3, 2, hidden=16, num_blocks=1, seed=3)
+    r.load_state_dict(torch.load(tmp_path / "q.pt"))
+    assert torch.allclose(r.log_prob(y, c), q.log_prob(y, c))
+    assert q.capabilities.log_prob == "ode"
+
+
+@pytest.mark.slow
+def test_diffusion_fits_a_known_conditional():
+    from test_train import conditional_data, true_log_prob
+
+    from sbi_lite.train import TrainConfig, train
+
+    y, c = conditional_data(8000, 1)
+    y_test, c_test = conditional_data(500, 2)
+    q = build("diffusion", 2, 2)
+    q.fit_standardization(y, c)
+    train(q, q.loss, (y, c), seed=0, config=TrainConfig(batch_size=256, learning_rate=1e-3, max_epochs=150, patience=30))
+    torch.manual_seed(0)
+    gap = float(-q.log_prob(y_test, c_test).mean() + true_log_prob(y_test, c_test).mean())
+    print(f"diffusion: held-out ODE NLL gap {gap:.3f} nats")
+    assert gap < 0.25
