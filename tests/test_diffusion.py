@@ -94,20 +94,3 @@ def test_contract_shapes_gradients_determinism(tmp_path):
     r.load_state_dict(torch.load(tmp_path / "q.pt"))
     assert torch.allclose(r.log_prob(y, c), q.log_prob(y, c))
     assert q.capabilities.log_prob == "ode"
-
-
-@pytest.mark.slow
-def test_diffusion_fits_a_known_conditional():
-    from test_train import conditional_data, true_log_prob
-
-    from sbi_lite.train import TrainConfig, train
-
-    y, c = conditional_data(8000, 1)
-    y_test, c_test = conditional_data(500, 2)
-    q = build("diffusion", 2, 2)
-    q.fit_standardization(y, c)
-    train(q, q.loss, (y, c), seed=0, config=TrainConfig(batch_size=256, learning_rate=1e-3, max_epochs=150, patience=30))
-    torch.manual_seed(0)
-    gap = float(-q.log_prob(y_test, c_test).mean() + true_log_prob(y_test, c_test).mean())
-    print(f"diffusion: held-out ODE NLL gap {gap:.3f} nats")
-    assert gap < 0.25

@@ -77,8 +77,11 @@ class ScoreEstimator(ConditionalDensityEstimator):
         """Likelihood-weighted DSM with importance-sampled time, per sample (B,)."""
         y, _ = self.input_map(inputs)
         c, _ = self.context_map(context)
-        t = self.sde.sample_time(len(y), self.eps).to(y.dtype)
-        z = torch.randn_like(y)
+        # in eval mode (validation) the same t and z are drawn every call, so that early stopping
+        # compares epochs on one fixed Monte-Carlo estimate instead of on noise
+        gen = None if self.training else torch.Generator().manual_seed(0)
+        t = self.sde.sample_time(len(y), self.eps, gen).to(y.dtype)
+        z = torch.randn(y.shape, generator=gen, dtype=y.dtype)
         std = self.sde.std(t)[:, None]
         y_t = self.sde.mean_coeff(t)[:, None] * y + std * z
         return self.z_norm * (std * self.score(y_t, t, c) + z).pow(2).sum(-1)
