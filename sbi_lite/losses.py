@@ -1,4 +1,5 @@
-"""The K-class contrastive loss shared by SNPE-C and SRE, and the maximum-likelihood loss.
+"""The K-class contrastive loss shared by SNPE-C and SRE (maximum likelihood is each
+estimator's own ``loss``).
 
 For a minibatch of B pairs (θ_b, x_b), each x_b sees its own θ_b among K − 1 contrasting θ's
 drawn without replacement from the other items of the minibatch:
@@ -18,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["atom_indices", "contrastive_loss", "maximum_likelihood_loss"]
+__all__ = ["atom_indices", "contrastive_loss"]
 
 
 def atom_indices(batch_size: int, num_atoms: int, generator: torch.Generator | None = None) -> Tensor:
@@ -57,8 +58,3 @@ def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x
     idx = atom_indices(batch, num_atoms, generator)  # (B, K)
     scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)
     return torch.logsumexp(scores, dim=1) - scores[:, 0]
-
-
-def maximum_likelihood_loss(log_prob: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, context: Tensor) -> Tensor:
-    """−log q(inputs | context), per sample (B,)."""
-    return -log_prob(inputs, context)

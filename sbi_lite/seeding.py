@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["Seed", "seed_sequence", "torch_generator", "numpy_generator", "spawn_int"]
+__all__ = ["Seed", "seed_sequence", "torch_generator", "spawn_int"]
 
 Seed = int | np.random.SeedSequence | np.random.Generator | torch.Generator | None
 
@@ -49,10 +49,3 @@ def torch_generator(seed: Seed) -> torch.Generator:
     if isinstance(seed, torch.Generator):
         return seed
     return torch.Generator().manual_seed(spawn_int(seed))
-
-
-def numpy_generator(seed: Seed) -> np.random.Generator:
-    """A numpy Generator; a Generator passed in is returned as is."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed_sequence(seed))
