@@ -5,8 +5,8 @@ the rejection acceptance rate of every round, and seconds per phase.
 Run (background, ~1 h on 2 cores):
     .venv/bin/python benchmarks/ng_methods.py --seeds 0 1 2 --n-jobs 2
     .venv/bin/python benchmarks/ng_methods.py --summarize      # rebuilds results/ng_methods.md
-Each run writes results/ng_runs/<config>_seed<k>.csv (one row per round), so partial sweeps
-are kept and the summary can be rebuilt at any time.
+Each run writes results/ng_runs/<config>_seed<k>.csv (one row per round); runs already there are
+skipped, so an interrupted sweep resumes, and the summary can be rebuilt at any time.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def main() -> None:
     if not args.summarize:
         from joblib import Parallel, delayed
 
-        jobs = [(c, s) for s in args.seeds for c in args.configs]
+        # runs already on disk are kept, so an interrupted sweep resumes where it stopped
+        jobs = [(c, s) for s in args.seeds for c in args.configs if not (RUNS / f"{c}_seed{s}.csv").exists()]
         Parallel(n_jobs=args.n_jobs)(delayed(run_one)(c, s, args.rounds, args.simulations) for c, s in jobs)
     print(summarize(args.rounds, args.simulations))
 
