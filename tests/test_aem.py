@@ -121,7 +121,7 @@ def test_sir_samples_match_the_normalised_energy_in_1d():
 
 
 def test_2d_density_integrates_to_one_with_large_s():
-    q = confined(2)
+    q = confined(2).train()  # independent importance samples per grid point (eval mode shares them)
     c = torch.randn(1, 2, generator=torch.Generator().manual_seed(4))
     ax = torch.linspace(-8, 8, 81)
     yy = torch.cartesian_prod(ax, ax)

@@ -34,24 +34,38 @@ def mog_log_prob(u: Tensor, logits: Tensor, means: Tensor, scales: Tensor) -> Te
 
 
 def mog_sample(n: int, logits: Tensor, means: Tensor, scales: Tensor,
-               generator: torch.Generator | None = None) -> Tensor:
-    """n draws per mixture: parameters (..., M) -> (n, ...)."""
-    flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])
-    k = torch.multinomial(flat, n, replacement=True, generator=generator).T.reshape(n, *logits.shape[:-1])
+               generator: torch.Generator | None = None, common: bool = False) -> Tensor:
+    """n draws per mixture: parameters (..., M) -> (n, ...).
+
+    With ``common`` every mixture uses the same n uniforms (component choice by inverse CDF)
+    and the same n normals, so each mixture's draws are a deterministic function of its own
+    parameters, whatever else is in the batch (common random numbers).
+    """
+    if common:
+        u = torch.rand(n, generator=generator, dtype=means.dtype)
+        cdf = torch.cumsum(torch.softmax(logits, -1), -1)
+        k = (u.view(n, *([1] * (cdf.dim() - 1)), 1) > cdf).sum(-1).clamp_max(logits.shape[-1] - 1)
+        noise = torch.randn(n, generator=generator, dtype=means.dtype).view(n, *([1] * (cdf.dim() - 1)))
+    else:
+        flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])
+        k = torch.multinomial(flat, n, replacement=True, generator=generator).T.reshape(n, *logits.shape[:-1])
+        noise = None
     mu = means.expand(n, *means.shape).gather(-1, k[..., None])[..., 0]
     sd = scales.expand(n, *scales.shape).gather(-1, k[..., None])[..., 0]
-    return mu + sd * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+    if noise is None:
+        noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+    return mu + sd * noise
 
 
 def importance_log_z(log_unnormalised, logits: Tensor, means: Tensor, scales: Tensor, num_samples: int,
-                     generator: torch.Generator | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, common: bool = False) -> Tensor:
     """log Ẑ for each 1-D density: ``log_unnormalised(u (S, ...)) -> (S, ...)``; parameters (..., M).
 
     The proposal's samples and log-densities are detached: no gradient reaches the proposal
     through Ẑ.
     """
     logits, means, scales = logits.detach(), means.detach(), scales.detach()
-    u = mog_sample(num_samples, logits, means, scales, generator)
+    u = mog_sample(num_samples, logits, means, scales, generator, common)
     log_w = log_unnormalised(u) - mog_log_prob(u, logits, means, scales)
     return torch.logsumexp(log_w, 0) - math.log(num_samples)
 
@@ -117,11 +131,14 @@ class AEM(ConditionalDensityEstimator):
         log_e = self.log_unnormalised(z, gamma)  # (B, D)
         # chunk the S importance samples so (S, B, D) energy rows fit in memory
         per = max(1, chunk // max(1, z.numel()))
+        # in eval mode the importance samples are common random numbers from a fixed seed, so
+        # log_prob is a deterministic function of (y, c): MCMC on it stays a valid slice sampler
+        gen = None if self.training else torch.Generator().manual_seed(0)
         parts, done = [], 0
         while done < num_samples:
             s = min(per, num_samples - done)
-            parts.append(importance_log_z(lambda u: self.log_unnormalised(u, gamma), logits, means, scales, s)
-                         + math.log(s))
+            parts.append(importance_log_z(lambda u: self.log_unnormalised(u, gamma), logits, means, scales, s,
+                                          gen, common=not self.training) + math.log(s))
             done += s
         log_z = torch.logsumexp(torch.stack(parts), 0) - math.log(num_samples)
         log_q = mog_log_prob(z, logits, means, scales)
