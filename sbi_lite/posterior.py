@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import pandas as pd
@@ -25,7 +26,7 @@ from sbi_lite.seeding import Seed, torch_generator
 __all__ = ["Posterior", "DirectPosterior", "MCMCPosterior"]
 
 
-class Posterior:
+class Posterior(ABC):
     """Common surface. ``history`` has one row per round of the inference that made it."""
 
     def __init__(self, prior: Prior, x0: Tensor, history: pd.DataFrame | None = None):
@@ -48,11 +49,13 @@ class Posterior:
         new._history = history.copy()
         return new
 
+    @abstractmethod
     def sample(self, n: int, *, seed: Seed = None) -> Tensor:
-        raise NotImplementedError
+        """(n, d) draws from the posterior at x0."""
 
+    @abstractmethod
     def log_prob(self, theta: Tensor) -> Tensor:
-        raise NotImplementedError
+        """Log posterior density (B, d) -> (B,)."""
 
     def to_arviz(self, n: int = 2000, *, chains: int = 4, seed: Seed = None):
         """Samples as an ``arviz.InferenceData`` (chains × draws), for ESS, R-hat and plots."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 import torch
@@ -29,7 +30,7 @@ def _as_tensor(theta) -> Tensor:
     return torch.as_tensor(theta, dtype=torch.get_default_dtype())
 
 
-class Prior:
+class Prior(ABC):
     """The prior contract. Subclasses implement ``_sample``, ``log_prob`` and ``support_contains``.
 
     Attributes:
@@ -45,16 +46,17 @@ class Prior:
         """Draw samples of shape ``(*sample_shape, d)``."""
         return self._sample(_shape(sample_shape), generator)
 
+    @abstractmethod
     def _sample(self, shape: torch.Size, generator: torch.Generator | None) -> Tensor:
-        raise NotImplementedError
+        """Draws of shape (*shape, d)."""
 
+    @abstractmethod
     def log_prob(self, theta: Tensor) -> Tensor:
         """Log-density of θ (*B, d) -> (*B,); ``-inf`` outside the support."""
-        raise NotImplementedError
 
+    @abstractmethod
     def support_contains(self, theta: Tensor) -> Tensor:
         """Boolean (*B,): whether each θ lies in the support."""
-        raise NotImplementedError
 
     def _check_dim(self, theta: Tensor) -> Tensor:
         theta = _as_tensor(theta)

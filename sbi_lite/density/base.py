@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +29,11 @@ class Capabilities:
     bounded: bool = False
 
 
-class ConditionalDensityEstimator(nn.Module):
+class ModuleABC(ABCMeta, type(nn.Module)):
+    """Metaclass for abstract torch modules (abstract methods must be implemented)."""
+
+
+class ConditionalDensityEstimator(nn.Module, metaclass=ModuleABC):
     """q(inputs | context). Shapes: inputs (B, D), context (B, C); samples come first.
 
     Subclasses implement ``log_prob`` and ``sample``; ``loss`` defaults to −log_prob per sample.
@@ -39,13 +44,13 @@ class ConditionalDensityEstimator(nn.Module):
     input_dim: int
     context_dim: int
 
+    @abstractmethod
     def log_prob(self, inputs: Tensor, context: Tensor) -> Tensor:
         """(B, D), (B, C) -> (B,)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sample(self, n: int, context: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """n samples per context: context (C,) -> (n, D); (B, C) -> (n, B, D)."""
-        raise NotImplementedError
 
     def loss(self, inputs: Tensor, context: Tensor) -> Tensor:
         """Per-sample training loss (B,); the caller reduces."""

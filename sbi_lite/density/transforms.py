@@ -7,22 +7,27 @@
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sbi_lite.density.base import ModuleABC
+
 __all__ = ["Transform", "CompositeTransform", "Permutation", "LULinear", "BatchNorm", "Standardize", "BoxToCube"]
 
 
-class Transform(nn.Module):
+class Transform(nn.Module, metaclass=ModuleABC):
     """Base class: subclasses implement ``forward`` and ``inverse``."""
 
+    @abstractmethod
     def forward(self, inputs: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """Density direction: (outputs, log|det J|)."""
 
+    @abstractmethod
     def inverse(self, inputs: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """Sampling direction: (outputs, log|det J|)."""
 
 
 class CompositeTransform(Transform):
