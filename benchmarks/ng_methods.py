@@ -37,6 +37,10 @@ CONFIGS = {
     "sre_k2": dict(method="sre", num_atoms=2),
     "sre_k100": dict(method="sre", num_atoms=100),
     "snl_maf": dict(method="snl", estimator="maf"),
+    # no cheap exact log q: proposals from the prior truncated to the last posterior, MLE on all rounds
+    "snpe_diffusion": dict(method="snpe", estimator="diffusion"),
+    "snpe_aem": dict(method="snpe", estimator="aem",
+                     estimator_kwargs=dict(hidden=64, context_vector=16, energy_hidden=32)),
 }
 
 

@@ -53,7 +53,8 @@ def infer(
         leakage_free: SNPE-C with a box prior: an NSF whose support IS the prior's box, so no
             posterior mass leaks outside it and rejection never rejects.
         estimator_kwargs: hyperparameters for the estimator builder.
-        train_config: training settings (default: the paper's).
+        train_config: training settings (default: the paper's, with the method's gradient
+            clipping and the estimator's declared weight averaging, ``capabilities.ema``).
         chains: slice-sampling chains for SRE and SNL (and SNPE-C when it samples by MCMC).
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,6 +34,9 @@ class TrainConfig:
         max_epochs: hard cap on epochs.
         clip_grad_norm: max gradient norm, or None for no clipping.
         weight_decay: Adam's L2 weight decay.
+        ema: decay of an exponential moving average of the weights (e.g. 0.99), or None. With it,
+            validation, early stopping and the returned weights all use the average, which
+            smooths the noisy steps of Monte-Carlo losses (score matching, AEM).
     """
 
     learning_rate: float = 5e-4
@@ -42,6 +46,7 @@ class TrainConfig:
     max_epochs: int = 1000
     clip_grad_norm: float | None = 5.0
     weight_decay: float = 0.0
+    ema: float | None = None
 
     def __post_init__(self):
         if not 0 < self.validation_fraction < 1:
@@ -51,6 +56,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ValueError(f"ema must be in (0, 1) or None, got {self.ema}")
 
 
 @dataclass
@@ -80,6 +87,23 @@ def _mean_loss(loss_fn: Callable[..., Tensor], data: tuple[Tensor, ...], chunk: 
     for s in range(0, n, chunk):
         total += float(loss_fn(*(d[s:s + chunk] for d in data)).sum())
     return total / n
+
+
+@contextmanager
+def _swapped(params: list[Tensor], values: list[Tensor] | None):
+    """Temporarily give ``params`` the ``values`` (no-op for None)."""
+    if values is None:
+        yield
+        return
+    with torch.no_grad():
+        kept = [p.detach().clone() for p in params]
+        for p, v in zip(params, values):
+            p.copy_(v)
+        try:
+            yield
+        finally:
+            for p, v in zip(params, kept):
+                p.copy_(v)
 
 
 def train(
@@ -132,6 +156,8 @@ def train(
         batch = min(config.batch_size, len(trn[0]))
         optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         best, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
+        params = [p for p in module.parameters() if p.requires_grad]
+        average = [p.detach().clone() for p in params] if config.ema is not None else None
         bar = tqdm(range(config.max_epochs), desc="train", disable=not progress, leave=False)
         for epoch in bar:
             module.train()
@@ -146,15 +172,20 @@ def train(
                 if config.clip_grad_norm is not None:
                     nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
                 optimizer.step()
+                if average is not None:
+                    with torch.no_grad():
+                        for a, p in zip(average, params):
+                            a.lerp_(p, 1 - config.ema)
                 running += float(loss.detach())
             module.eval()
-            with torch.no_grad():
+            with torch.no_grad(), _swapped(params, average):
                 val_loss = _mean_loss(loss_fn, val)
             history.train_loss.append(running / max(steps, 1))
             history.validation_loss.append(val_loss)
             if val_loss < best:
                 best, stale, history.best_epoch = val_loss, 0, epoch
-                best_state = copy.deepcopy(module.state_dict())
+                with _swapped(params, average):
+                    best_state = copy.deepcopy(module.state_dict())
             else:
                 stale += 1
             bar.set_postfix(val=f"{val_loss:.3f}", best=f"{best:.3f}")

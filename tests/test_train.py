@@ -41,19 +41,37 @@ def test_training_is_deterministic_and_restores_best_weights():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="validation_fraction"):
         TrainConfig(validation_fraction=1.5)
+    with pytest.raises(ValueError, match="ema must be in"):
+        TrainConfig(ema=1.0)
     with pytest.raises(ValueError, match="same length"):
         train(torch.nn.Linear(1, 1), lambda a, b: a[:, 0], (torch.zeros(5, 1), torch.zeros(4, 1)))
 
 
+def test_weight_averaging_returns_the_exponential_average():
+    """Loss −μ: each Adam step moves μ by exactly lr, so μ_k = k·lr and the EMA after K steps is
+    Σ_k (1 − a) a^(K−k) k·lr (starting from μ_0 = 0); validation improves every epoch, so the
+    returned weights are that average, not the last iterate."""
+    mu = torch.nn.Parameter(torch.zeros(1))
+    module = torch.nn.Module()
+    module.mu = mu
+    a, lr, steps = 0.9, 0.01, 20
+    train(module, lambda v: -mu.expand(len(v)), (torch.zeros(11, 1),), seed=0,
+          config=TrainConfig(learning_rate=lr, batch_size=10, max_epochs=steps, ema=a))
+    expected = sum((1 - a) * a ** (steps - k) * k * lr for k in range(1, steps + 1))
+    value = float(mu.detach())
+    assert value == pytest.approx(expected, rel=1e-5) and value < steps * lr * 0.7
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["maf", "nsf", "nsf_ar"])
+@pytest.mark.parametrize("name", ["maf", "nsf", "nsf_ar", "diffusion"])
 def test_fit_reaches_true_conditional_nll(name):
     y, c = conditional_data(8000, 1)
     y_test, c_test = conditional_data(5000, 2)
     q = build(name, 2, 2)
     q.fit_standardization(y, c)
-    train(q, q.loss, (y, c), seed=0, config=TrainConfig(batch_size=256, learning_rate=1e-3, max_epochs=120, patience=15))
+    config = TrainConfig(batch_size=256, learning_rate=1e-3, max_epochs=120, patience=15, ema=q.capabilities.ema)
+    train(q, q.loss, (y, c), seed=0, config=config)
     with torch.no_grad():
-        gap = float(-q.log_prob(y_test, c_test).mean() + true_log_prob(y_test, c_test).mean())
+        gap = float(-q.log_prob(y_test[:2000], c_test[:2000]).mean() + true_log_prob(y_test[:2000], c_test[:2000]).mean())
     print(f"{name}: held-out NLL gap {gap:.3f} nats")
     assert gap < 0.1

@@ -22,11 +22,14 @@ class Capabilities:
             "ode" (diffusion: probability-flow ODE, hundreds of network calls).
         sample_cost: "cheap" (one pass), "sequential" (D passes per layer) or "expensive".
         bounded: the estimator's support can be set to a box (``bounds=`` at build time).
+        ema: the weight-averaging decay the engine trains it with by default (``TrainConfig.ema``),
+            for losses that are Monte-Carlo estimates (diffusion's score matching), or None.
     """
 
     log_prob: Literal["exact", "estimate", "ode"] = "exact"
     sample_cost: Literal["cheap", "sequential", "expensive"] = "cheap"
     bounded: bool = False
+    ema: float | None = None
 
 
 class ModuleABC(ABCMeta, type(nn.Module)):

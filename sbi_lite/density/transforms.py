@@ -183,8 +183,9 @@ class BoxToCube(Transform):
 
     def __init__(self, low: Tensor, high: Tensor):
         super().__init__()
-        self.register_buffer("low", torch.as_tensor(low, dtype=torch.get_default_dtype()))
-        self.register_buffer("high", torch.as_tensor(high, dtype=torch.get_default_dtype()))
+        # own copies: a caller's expanded view or later in-place edit must not alias the buffers
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.get_default_dtype()).clone())
+        self.register_buffer("high", torch.as_tensor(high, dtype=torch.get_default_dtype()).clone())
 
     def _logdet(self, n: int) -> Tensor:
         return torch.log(2 / (self.high - self.low)).sum().expand(n)

@@ -38,7 +38,7 @@ class RoundConfig:
     num_atoms: int = 100
     estimator: str | None = None
     estimator_kwargs: dict = field(default_factory=dict)
-    train: TrainConfig | None = None  # None: the paper's settings with the method's clipping
+    train: TrainConfig | None = None  # None: the paper's settings, the method's clipping, the estimator's EMA
     n_jobs: int = 1
     chains: int = 100
     thin: int = 10
@@ -115,7 +115,6 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
     sampler: SliceSampler | None = None
     store = RoundStore()
     rows = []
-    train_cfg = cfg.train or TrainConfig(clip_grad_norm=method.clip_grad_norm)
     gen = torch.Generator().manual_seed(int(seeds[-1]))
     for r in tqdm(range(cfg.rounds), desc=f"{method.name} rounds", disable=not cfg.progress):
         s_sim, s_train, s_prop, s_net = (int(v) for v in seeds[4 * r:4 * r + 4])
@@ -139,6 +138,9 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         if net is None:
             net = method.build(prior, x.shape[1], cfg.estimator, s_net, **cfg.estimator_kwargs)
             method.standardize(net, prior, theta, x)
+            capabilities = getattr(net, "capabilities", None)
+            train_cfg = cfg.train or TrainConfig(clip_grad_norm=method.clip_grad_norm,
+                                                 ema=capabilities.ema if capabilities else None)
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train)
         t2 = time.perf_counter()
