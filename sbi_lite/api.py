@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from sbi_lite.density import REGISTRY
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
@@ -95,6 +96,13 @@ def infer(
         kwargs.setdefault("bounds", prior.bounds)
     if method == "sre" and estimator is not None:
         raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
+    if estimator is not None and estimator not in REGISTRY:  # before any simulation is spent
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(REGISTRY)}")
+    capabilities = getattr(REGISTRY.get(estimator or ""), "capabilities", None)
+    if method == "snl" and capabilities is not None and capabilities.log_prob == "ode":
+        raise ValueError(f"method='snl' evaluates q(x0|θ) at every MCMC step, and estimator {estimator!r} computes "
+                         "its log-density by an ODE solve (hundreds of network calls each); use a flow or 'aem', "
+                         "or method='snpe'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress)

@@ -27,6 +27,10 @@ def test_input_validation_names_the_problem():
         infer(linear_gaussian, prior, [np.nan, 0.0], progress=False)
     with pytest.raises(ValueError, match="unknown method"):
         infer(linear_gaussian, prior, [0.0, 0.0], method="abc", progress=False)
+    with pytest.raises(ValueError, match="unknown estimator 'realnvp'"):
+        infer(linear_gaussian, prior, [0.0, 0.0], estimator="realnvp", progress=False)
+    with pytest.raises(ValueError, match="ODE solve"):
+        infer(linear_gaussian, prior, [0.0, 0.0], method="snl", estimator="diffusion", progress=False)
     with pytest.raises(TypeError, match="callable"):
         infer(None, prior, [0.0, 0.0])
     with pytest.raises(ValueError, match="x0 has 3 entries"):
