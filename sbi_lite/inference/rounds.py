@@ -127,7 +127,9 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         else:
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)
+        t_setup = time.perf_counter() - t0  # the truncated prior's 10,000 posterior draws count as proposing
         theta, x, failed, t_prop, t_sim = _simulate_full(simulator, propose, cfg.simulations_per_round, s_sim, cfg)
+        t_prop += t_setup
         direct = isinstance(posterior, DirectPosterior)
         acceptance = posterior.last_acceptance if direct else math.nan
         proposal = ("prior" if posterior is None else "truncated prior" if direct and not method.contrastive(net)
