@@ -35,6 +35,8 @@ ESTIMATORS = {
     "diffusion": dict(),
 }
 LIM = 4.0
+C_SHOW = 0.5  # the context shown in the figure
+PARTS = HERE / "results" / "density_2d"
 
 
 def _rotate(y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,7 @@ class Checkerboard(Target):
     def log_prob_base(self, y):
         inside = (y.abs() < 2).all(-1)
         cell = torch.floor(y + 2).long()
-        dark = (cell[:, 0] + cell[:, 1]) % 2 == 1
+        dark = (cell[:, 0] + cell[:, 1]) % 2 == 0  # the cells sample_base draws: j ≡ i (mod 2)
         return torch.where(inside & dark, torch.tensor(-math.log(8.0)), torch.tensor(-math.inf))
 
 
@@ -135,37 +137,40 @@ def grid_density(q, c_value: float, n: int = 80) -> np.ndarray:
     return lp.exp().view(n, n).T.numpy()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=3000)
-    parser.add_argument("--max-epochs", type=int, default=150)
-    parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+def run_target(tname: str, args) -> None:
+    """Fit every estimator to one target; save its rows and grid images under results/density_2d/."""
+    target = TARGETS[tname]
+    axis = torch.linspace(-LIM, LIM, 80)
+    truth = target.log_prob(torch.cartesian_prod(axis, axis), torch.full((6400, 1), C_SHOW)).exp().view(80, 80).T
+    images, rows = {"truth": truth.numpy()}, []
+    for name in args.estimators:
+        q, seconds, epochs = fit(name, target, args.train, args.max_epochs, args.seed)
+        t0 = time.perf_counter()
+        gap = evaluate(q, target, args.test, args.seed)
+        t_eval = time.perf_counter() - t0
+        images[name] = grid_density(q, C_SHOW)
+        rows.append({"target": tname, "estimator": name, "NLL gap (nats)": gap, "epochs": epochs,
+                     "train s": seconds, f"log_prob s / {args.test:,}": t_eval})
+        print(rows[-1], flush=True)
+    PARTS.mkdir(parents=True, exist_ok=True)
+    stem = tname.replace(" ", "_")
+    np.savez(PARTS / f"{stem}.npz", **images)
+    pd.DataFrame(rows).to_csv(PARTS / f"{stem}.csv", index=False)
+
+
+def assemble(args) -> str:
+    """Table and figure from the per-target parts on disk."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    c_show = 0.5
-    cols = ["truth", *args.estimators]
-    fig, axes = plt.subplots(len(TARGETS), len(cols), figsize=(2.2 * len(cols), 2.2 * len(TARGETS)))
-    rows = []
-    for i, (tname, target) in enumerate(TARGETS.items()):
-        truth = target.log_prob(torch.cartesian_prod(*[torch.linspace(-LIM, LIM, 80)] * 2),
-                                torch.full((6400, 1), c_show)).exp().view(80, 80).T.numpy()
-        images = {"truth": truth}
-        for name in args.estimators:
-            q, seconds, epochs = fit(name, target, args.train, args.max_epochs, args.seed)
-            t0 = time.perf_counter()
-            gap = evaluate(q, target, args.test, args.seed)
-            t_eval = time.perf_counter() - t0
-            images[name] = grid_density(q, c_show)
-            rows.append({"target": tname, "estimator": name, "NLL gap (nats)": gap, "epochs": epochs,
-                         "train s": seconds, f"log_prob s / {args.test:,}": t_eval})
-            print(rows[-1], flush=True)
+    names = [t for t in TARGETS if (PARTS / f"{t.replace(' ', '_')}.csv").exists()]
+    table = pd.concat([pd.read_csv(PARTS / f"{t.replace(' ', '_')}.csv") for t in names])
+    cols = ["truth", *table.estimator.unique()]
+    fig, axes = plt.subplots(len(names), len(cols), figsize=(2.2 * len(cols), 2.2 * len(names)), squeeze=False)
+    for i, tname in enumerate(names):
+        images = np.load(PARTS / f"{tname.replace(' ', '_')}.npz")
         for j, col in enumerate(cols):
             ax = axes[i, j]
             ax.imshow(images[col], origin="lower", extent=(-LIM, LIM, -LIM, LIM), cmap="viridis")
@@ -174,19 +179,35 @@ def main() -> None:
                 ax.set_title(col)
             if j == 0:
                 ax.set_ylabel(tname)
-    fig.suptitle(f"q(y | c = {c_show}) after {args.train:,} training pairs")
+    fig.suptitle(f"q(y | c = {C_SHOW}) after {args.train:,} training pairs")
     fig.tight_layout()
-    out = HERE / "results"
-    fig.savefig(out / "density_2d.png", dpi=110)
-    table = pd.DataFrame(rows)
+    fig.savefig(HERE / "results" / "density_2d.png", dpi=110)
     text = ("# Two-dimensional conditional densities\n\n"
             f"Command: `.venv/bin/python benchmarks/density_2d.py` ({args.train:,} training and {args.test:,} "
             f"test pairs per target, at most {args.max_epochs} epochs with patience 20, seed 0, one torch "
-            "thread; diffusion with its EMA).\n"
+            "thread; diffusion with its EMA). `--targets ring` fits one target (parts are kept in "
+            "`results/density_2d/`), `--assemble` rebuilds this page from the parts.\n"
             "NLL gap: held-out E[log p(y|c) − log q(y|c)] in nats against the exact density (0 = perfect). "
             "Figure: `results/density_2d.png`.\n\n" + to_markdown(table, ",.3f") + "\n")
-    (out / "density_2d.md").write_text(text)
-    print(text)
+    (HERE / "results" / "density_2d.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=int, default=3000)
+    parser.add_argument("--max-epochs", type=int, default=150)
+    parser.add_argument("--test", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--estimators", nargs="*", default=list(ESTIMATORS))
+    parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
+    parser.add_argument("--assemble", action="store_true", help="only rebuild the table and figure")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if not args.assemble:
+        for tname in args.targets:
+            run_target(tname, args)
+    print(assemble(args))
 
 
 if __name__ == "__main__":
