@@ -2,7 +2,7 @@
 side by side: C2ST of 10,000 final posterior draws against the stored reference posterior,
 the rejection acceptance rate of every round, and seconds per phase.
 
-Run (background, ~1 h on 2 cores):
+Run (background; the 21 runs took ~2.5 h of 2 cores here):
     .venv/bin/python benchmarks/ng_methods.py --seeds 0 1 2 --n-jobs 2
     .venv/bin/python benchmarks/ng_methods.py --summarize      # rebuilds results/ng_methods.md
 Each run writes results/ng_runs/<config>_seed<k>.csv (one row per round); runs already there are
