@@ -49,11 +49,9 @@ def mog_sample(n: int, logits: Tensor, means: Tensor, scales: Tensor,
     else:
         flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])
         k = torch.multinomial(flat, n, replacement=True, generator=generator).T.reshape(n, *logits.shape[:-1])
-        noise = None
+        noise = torch.randn(k.shape, generator=generator, dtype=means.dtype)
     mu = means.expand(n, *means.shape).gather(-1, k[..., None])[..., 0]
     sd = scales.expand(n, *scales.shape).gather(-1, k[..., None])[..., 0]
-    if noise is None:
-        noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
     return mu + sd * noise
 
 
@@ -107,10 +105,6 @@ class AEM(ConditionalDensityEstimator):
         self.made = MADE(input_dim, context_dim, context_vector + 3 * components, hidden, num_blocks,
                          residual=True, dropout=dropout)
         self.energy = ResidualNet(1 + context_vector, 1, 0, energy_hidden, energy_blocks, dropout=dropout)
-
-    def fit_standardization(self, inputs: Tensor, context: Tensor) -> None:
-        self.input_map.fit(inputs)
-        self.context_map.fit(context)
 
     def _heads(self, z: Tensor, c: Tensor):
         out = self.made(z, c)

@@ -60,7 +60,12 @@ class ConditionalDensityEstimator(nn.Module, metaclass=ModuleABC):
         return -self.log_prob(inputs, context)
 
     def fit_standardization(self, inputs: Tensor, context: Tensor) -> None:
-        """Set fixed pre-processing from training data (default: nothing)."""
+        """Fit the fixed pre-processing to training data: ``input_map`` and ``context_map``, where
+        they are fitted maps (``Standardize``; a box map or a missing one is left alone)."""
+        for name, data in (("input_map", inputs), ("context_map", context)):
+            fit = getattr(getattr(self, name, None), "fit", None)
+            if fit is not None:
+                fit(data)
 
 
 def as_context_batch(context: Tensor, context_dim: int) -> tuple[Tensor, bool]:

@@ -36,11 +36,6 @@ class ConditionalFlow(ConditionalDensityEstimator):
         self.context_map = Standardize(context_dim)
         self.capabilities = capabilities
 
-    def fit_standardization(self, inputs: Tensor, context: Tensor) -> None:
-        if isinstance(self.input_map, Standardize):
-            self.input_map.fit(inputs)
-        self.context_map.fit(context)
-
     def _check(self, inputs: Tensor, context: Tensor) -> None:
         if inputs.dim() != 2 or inputs.shape[-1] != self.input_dim:
             raise ValueError(f"inputs must have shape (B, {self.input_dim}); got {tuple(inputs.shape)}")

@@ -19,6 +19,7 @@ from sbi_lite.density import build
 from sbi_lite.losses import contrastive_loss
 from sbi_lite.priors import Prior
 from sbi_lite.ratio import RatioEstimator
+from sbi_lite.train import TrainConfig
 
 __all__ = ["Method", "METHODS"]
 
@@ -47,6 +48,11 @@ class Method:
         if self.name == "snpe":
             return build(name, d, x_dim, seed=seed, **kwargs)
         return build(name, x_dim, d, seed=seed, **kwargs)
+
+    def train_config(self, net: nn.Module) -> TrainConfig:
+        """The paper's settings with this method's clipping and the estimator's declared EMA."""
+        capabilities = getattr(net, "capabilities", None)
+        return TrainConfig(clip_grad_norm=self.clip_grad_norm, ema=capabilities.ema if capabilities else None)
 
     def standardize(self, net: nn.Module, prior: Prior, theta: Tensor, x: Tensor) -> None:
         """Fix the pre-processing from round 1's data (θ side from the prior's moments for SNPE-C)."""

@@ -140,9 +140,7 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         if net is None:
             net = method.build(prior, x.shape[1], cfg.estimator, s_net, **cfg.estimator_kwargs)
             method.standardize(net, prior, theta, x)
-            capabilities = getattr(net, "capabilities", None)
-            train_cfg = cfg.train or TrainConfig(clip_grad_norm=method.clip_grad_norm,
-                                                 ema=capabilities.ema if capabilities else None)
+            train_cfg = cfg.train or method.train_config(net)
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train)
         t2 = time.perf_counter()
