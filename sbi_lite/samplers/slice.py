@@ -40,8 +40,9 @@ class SliceSampler:
     def __init__(self, potential: Potential, init: Tensor, *, width: float = 0.01, tune: int = 50,
                  burn_in: int = 200, max_step_out: int = 50, seed: Seed = None):
         self.potential = potential
-        self.chains = init.clone()
-        self.log_p = potential(self.chains)
+        self.chains = init.detach().clone()
+        self.evaluations = 0
+        self.log_p = self._eval(self.chains)
         if not torch.isfinite(self.log_p).all():
             bad = torch.nonzero(~torch.isfinite(self.log_p))[:, 0].tolist()
             raise ValueError(f"initial chains {bad} have non-finite potential")
@@ -50,22 +51,23 @@ class SliceSampler:
         self.generator = torch_generator(seed)
         self.tuned = False
         self.needs_burn_in = True
-        self.evaluations = 0
 
     def set_potential(self, potential: Potential) -> None:
         """Change the target; the chains stay where they are and burn in on the next call."""
         self.potential = potential
-        self.log_p = potential(self.chains)
+        self.log_p = self._eval(self.chains)
         stuck = ~torch.isfinite(self.log_p)
         if stuck.any():
             raise ValueError(f"{int(stuck.sum())} chains sit where the new potential is -inf")
         self.needs_burn_in = True
 
     def _eval(self, theta: Tensor) -> Tensor:
+        # no graph, ever: the state lives for the whole run and is updated in place
         self.evaluations += len(theta)
         with torch.no_grad():
             out = self.potential(theta)
-        return torch.nan_to_num(out, nan=-torch.inf)
+        # NaN counts as outside the support; nan_to_num would also turn −inf into a finite floor
+        return torch.where(torch.isnan(out), -torch.inf, out.detach())
 
     def _update(self, j: int, tuning: list[Tensor] | None) -> None:
         g, x, c = self.generator, self.chains, len(self.chains)
