@@ -43,7 +43,9 @@ class Method:
     def build(self, prior: Prior, x_dim: int, estimator: str | None, seed: int, **kwargs) -> nn.Module:
         d = prior.dim
         if self.name == "sre":
-            return RatioEstimator(d, x_dim, **kwargs)
+            with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
+                torch.manual_seed(seed)
+                return RatioEstimator(d, x_dim, **kwargs)
         name = estimator or self.default_estimator
         if self.name == "snpe":
             return build(name, d, x_dim, seed=seed, **kwargs)

@@ -7,6 +7,8 @@ inference rounds; ``set_potential`` swaps the target and burns in again, as the 
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Callable
 
 import torch
@@ -30,6 +32,8 @@ class SliceSampler:
         burn_in: sweeps discarded whenever the target changes (including the first).
         max_step_out: bracket expansions per side.
         seed: random stream.
+        budget_seconds: a ``sample`` call that runs longer says so once, in a warning with its
+            progress and an estimate of the time still to go (None: never).
 
     Example:
         >>> sampler = SliceSampler(lambda t: -0.5 * t.pow(2).sum(-1), torch.zeros(8, 2), seed=0)
@@ -38,7 +42,8 @@ class SliceSampler:
     """
 
     def __init__(self, potential: Potential, init: Tensor, *, width: float = 0.01, tune: int = 50,
-                 burn_in: int = 200, max_step_out: int = 50, seed: Seed = None):
+                 burn_in: int = 200, max_step_out: int = 50, seed: Seed = None,
+                 budget_seconds: float | None = None):
         self.potential = potential
         self.chains = init.detach().clone()
         self.evaluations = 0
@@ -51,6 +56,24 @@ class SliceSampler:
         self.generator = torch_generator(seed)
         self.tuned = False
         self.needs_burn_in = True
+        self.budget_seconds = budget_seconds
+        self._call: tuple[float, int, bool] = (0.0, 0, False)  # this sample call: start time, sweeps planned, warned
+        self._done = 0  # sweeps made in this sample call
+
+    def state(self) -> dict:
+        """Everything that determines the chains' future (tensors and plain values): a checkpoint."""
+        return {"chains": self.chains.clone(), "widths": self.widths.clone(), "tuned": self.tuned,
+                "needs_burn_in": self.needs_burn_in, "evaluations": self.evaluations,
+                "generator": self.generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from ``state()``: same chains, widths and random stream (the potential stays)."""
+        self.chains = state["chains"].clone()
+        self.log_p = self._eval(self.chains)
+        self.widths = state["widths"].clone()
+        self.tuned, self.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
+        self.evaluations = int(state["evaluations"])
+        self.generator = torch.Generator().set_state(state["generator"])
 
     def set_potential(self, potential: Potential) -> None:
         """Change the target; the chains stay where they are and burn in on the next call."""
@@ -109,16 +132,33 @@ class SliceSampler:
         """One update of every coordinate, in a freshly shuffled order, for all chains."""
         for j in torch.randperm(self.chains.shape[1], generator=self.generator).tolist():
             self._update(j, None if tuning is None else tuning[j])
+        self._done += 1
 
     def run(self, sweeps: int) -> None:
         for _ in range(sweeps):
             self.sweep()
+            self._check_budget()
+
+    def _check_budget(self) -> None:
+        start, planned, warned = self._call
+        if warned or self.budget_seconds is None or planned == 0:
+            return
+        elapsed = time.perf_counter() - start
+        if elapsed > self.budget_seconds:
+            done = self._done
+            warnings.warn(
+                f"slice sampling has run {elapsed:.0f} s, over its budget of {self.budget_seconds:.0f} s: {done} of "
+                f"{planned} sweeps over {len(self.chains)} chains ({self.evaluations:,} potential evaluations so far), "
+                f"about {elapsed / max(done, 1) * (planned - done):.0f} s to go. The potential is expensive: use "
+                "fewer chains, a cheaper estimator, or fewer draws.", RuntimeWarning, stacklevel=2)
+            self._call = (start, planned, True)
 
     def _prepare(self) -> None:
         if not self.tuned:
             tuning: list[list[Tensor]] = [[] for _ in range(self.chains.shape[1])]
             for _ in range(self.tune):
                 self.sweep(tuning)
+                self._check_budget()
                 self.widths = torch.stack([torch.stack(t).mean() for t in tuning])
             self.tuned = True
         if self.needs_burn_in:
@@ -130,9 +170,11 @@ class SliceSampler:
 
         Returns (n, d), or (C, n / C, d) with ``per_chain`` (for R-hat and ESS).
         """
-        self._prepare()
         c = len(self.chains)
         draws = -(-n // c)
+        planned = (0 if self.tuned else self.tune) + (self.burn_in if self.needs_burn_in else 0) + draws * thin
+        self._call, self._done = (time.perf_counter(), planned, False), 0
+        self._prepare()
         kept = []
         for _ in range(draws):
             self.run(thin)
