@@ -25,7 +25,7 @@ def test_input_validation_names_the_problem():
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
     with pytest.raises(ValueError, match="non-finite"):
         infer(linear_gaussian, prior, [np.nan, 0.0], progress=False)
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="method must be one of .* got .abc."):
         infer(linear_gaussian, prior, [0.0, 0.0], method="abc", progress=False)
     with pytest.raises(ValueError, match="unknown estimator 'realnvp'"):
         infer(linear_gaussian, prior, [0.0, 0.0], estimator="realnvp", progress=False)
