@@ -37,6 +37,7 @@ def gaussian_linear(n, error, *, d=2, num_draws=L, seed=0):
 
 REJECTS = {
     "sbc": lambda th, dr, lt, ld, s: not sbc(th, dr, seed=s).calibrated,
+    "sbc_chi2": lambda th, dr, lt, ld, s: not sbc(th, dr, test="chi2", seed=s).calibrated,
     "coverage": lambda th, dr, lt, ld, s: expected_coverage(lt, ld, seed=s).p_value < 0.05,
     "tarp": lambda th, dr, lt, ld, s: tarp(th, dr, num_bootstrap=1, seed=s).p_value < 0.05,
 }
@@ -49,10 +50,15 @@ def rejection_rate(test, error, n, reps, offset=7):
 
 # ---------------------------------------------------------------- FPR and power (the heart)
 
-@pytest.mark.parametrize("test", ["sbc", "coverage", "tarp"])
+@pytest.mark.parametrize("test", ["sbc", "sbc_chi2", "coverage", "tarp"])
 def test_false_positive_rate_of_the_exact_posterior(test):
     n = 200
     assert rejection_rate(test, "exact", n, reps=100) <= 0.10
+
+
+def test_sbc_controls_the_family_wise_error_across_six_parameters():
+    rejected = [not sbc(*gaussian_linear(100, "exact", d=6, seed=(13, r))[:2], seed=r).calibrated for r in range(150)]
+    assert np.mean(rejected) <= 0.09  # uncorrected: 1 − 0.95⁶ ≈ 0.26
 
 
 @pytest.mark.parametrize("test,error", [(t, e) for t in ("sbc", "coverage", "tarp") for e in ("bias", "over", "under")])
