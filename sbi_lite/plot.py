@@ -75,8 +75,15 @@ def sbc_ecdf(result, *, path: str | None = None):
 
     Returns:
         The matplotlib Figure. A curve leaving the grey band anywhere rejects uniformity at the
-        band's level (before the multiple-column correction): ∪-shaped deviations (below then
-        above zero) mean over-confidence, ∩ under-confidence, one-sided bias.
+        band's level (before the multiple-column correction): a dip then a rise (ranks at both
+        ends) means over-confidence, a rise then a dip under-confidence, one-sided bias.
+
+    Example:
+        >>> from sbi_lite.diagnostics import sbc
+        >>> rng = np.random.default_rng(0)
+        >>> fig = sbc_ecdf(sbc(rng.normal(size=(50, 2)), rng.normal(size=(50, 20, 2))))
+        >>> len(fig.axes)
+        2
     """
     from sbi_lite.diagnostics.ecdf import ecdf_band, rank_ecdf
 
@@ -116,6 +123,13 @@ def coverage_curve(result, *, path: str | None = None):
 
     Returns:
         The matplotlib Figure. Below the diagonal: over-confident (or biased); above: under-confident.
+
+    Example:
+        >>> from sbi_lite.diagnostics import expected_coverage
+        >>> rng = np.random.default_rng(0)
+        >>> result = expected_coverage(-rng.exponential(size=50), -rng.exponential(size=(50, 20)))
+        >>> coverage_curve(result).axes[0].get_xlabel()
+        'credibility level'
     """
     return _curve(result.levels, result.coverage, result.lower, result.upper,
                   title=f"HPD coverage: {result.verdict} (p={result.p_value:.3g})", ylabel="empirical coverage",
@@ -131,6 +145,12 @@ def tarp_curve(result, *, path: str | None = None):
     Returns:
         The matplotlib Figure. The band is around the estimated curve: the diagonal leaving it is
         evidence of miscalibration.
+
+    Example:
+        >>> from sbi_lite.diagnostics import tarp
+        >>> rng = np.random.default_rng(0)
+        >>> tarp_curve(tarp(rng.normal(size=(50, 2)), rng.normal(size=(50, 20, 2)))).axes[0].get_ylabel()
+        'expected coverage'
     """
     return _curve(result.levels, result.ecp, result.lower, result.upper,
                   title=f"TARP: {result.verdict} (p={result.p_value:.3g})", ylabel="expected coverage",
