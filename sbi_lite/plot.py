@@ -75,8 +75,8 @@ def sbc_ecdf(result, *, path: str | None = None):
 
     Returns:
         The matplotlib Figure. A curve leaving the grey band anywhere rejects uniformity at the
-        band's level (before the multiple-column correction): a dip then a rise (ranks at both
-        ends) means over-confidence, a rise then a dip under-confidence, one-sided bias.
+        band's level (before the multiple-column correction): above zero then below (ranks at
+        both ends) means over-confidence, below then above under-confidence, one sign throughout bias.
 
     Example:
         >>> from sbi_lite.diagnostics import sbc
