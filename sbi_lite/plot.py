@@ -110,7 +110,8 @@ def _curve(levels, values, lower, upper, *, title, ylabel, band_label, path):
     ax.fill_between(levels, lower, upper, color="0.85", label=band_label)
     ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--")
     ax.plot(levels, values, color="C0")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="credibility level", ylabel=ylabel, title=title)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="credibility level", ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     return _finish(fig, path)
 
