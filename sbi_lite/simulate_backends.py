@@ -1,0 +1,296 @@
+"""Where the chunks of ``simulate`` run: this process, local worker processes, or a dask cluster.
+
+Every backend takes a picklable ``runner(theta_chunk, seed_sequence) -> ChunkResult`` and the
+list of jobs, and yields ``(chunk index, ChunkResult)`` as chunks finish, in any order;
+``simulate`` puts each chunk back in its place. A chunk that cannot finish (time limit, a worker
+that keeps dying) comes back with all its rows failed, so it never costs the other chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import signal
+import threading
+import time
+from collections import Counter, deque
+from contextlib import contextmanager
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+from joblib.externals.loky.backend.context import get_context
+
+__all__ = ["ChunkResult", "WORKER_RETRIES", "alarm_usable", "import_distributed", "run_dask", "run_processes",
+           "run_serial"]
+
+# How many times a chunk is re-run after its worker process died before its rows are marked failed.
+WORKER_RETRIES = 2
+
+Job = tuple[np.ndarray, np.random.SeedSequence]
+
+
+class ChunkResult(NamedTuple):
+    """One chunk's outcome: ``rows`` has one (d_x,) array per θ, or None where the run raised;
+    ``rerun`` is (exception type, message) when a vectorised call raised and the chunk was
+    re-run row by row."""
+
+    rows: list[np.ndarray | None]
+    errors: Counter
+    messages: dict[str, str]
+    rerun: tuple[str, str] | None = None
+
+
+def _failed(n: int, kind: str, message: str) -> ChunkResult:
+    return ChunkResult([None] * n, Counter({kind: n}), {kind: message})
+
+
+def _timed_out(n: int, timeout: float) -> ChunkResult:
+    return _failed(n, "timeout", f"chunk of {n} did not finish within timeout={timeout} s")
+
+
+class _ChunkTimeout(BaseException):
+    """Raised by SIGALRM; a BaseException so that the runner's row-by-row salvage, which catches
+    Exception, cannot swallow it and keep running the chunk."""
+
+
+def alarm_usable() -> bool:
+    """Whether an in-process SIGALRM time limit can be set here (POSIX, main thread only)."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _ChunkTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        # nested so that an alarm landing while the timer is cleared still restores the handler
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+
+
+def run_serial(runner: Callable, jobs: list[Job], timeout: float | None) -> Iterator[tuple[int, ChunkResult]]:
+    """Chunks one after the other in this process; a time limit is a SIGALRM, which interrupts
+    Python code and sleeps but not a C call that holds the GIL (use worker processes for that)."""
+    for i, (theta, ss) in enumerate(jobs):
+        if timeout is None:
+            yield i, runner(theta, ss)
+            continue
+        try:
+            with _alarm(timeout):
+                result = runner(theta, ss)
+        except _ChunkTimeout:
+            result = _timed_out(len(theta), timeout)
+        yield i, result
+
+
+def _worker(conn: Any, payload: bytes, n_threads: int) -> None:
+    """Worker process: load the runner, say ready, then run chunks until told to stop."""
+    torch.set_num_threads(n_threads)  # n workers share the cores, as loky does
+    try:
+        runner = pickle.loads(payload)
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(_picklable(e))
+        return
+    conn.send("ready")
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if job is None:
+            return
+        i, theta, ss = job
+        try:
+            conn.send((i, runner(theta, ss)))
+        except Exception as e:  # noqa: BLE001 - a bug (e.g. SimulatorShapeError): the parent raises it
+            conn.send((i, _picklable(e)))
+
+
+def _picklable(e: Exception) -> Exception:
+    try:
+        pickle.dumps(e)
+        return e
+    except Exception:  # noqa: BLE001 - some exceptions cannot travel; their text can
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+class _Slot:
+    """One worker process and the chunk it is running (``job``) with its deadline."""
+
+    def __init__(self, ctx: Any, payload: bytes, n_threads: int):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(child, payload, n_threads), daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.job: int | None = None
+        self.deadline = math.inf
+
+    def start(self, i: int, jobs: list[Job], timeout: float | None) -> None:
+        self.conn.send((i, *jobs[i]))
+        self.job = i
+        self.deadline = math.inf if timeout is None else time.monotonic() + timeout
+
+    def kill(self) -> None:
+        """SIGKILL (TerminateProcess on Windows): nothing in the worker can block it."""
+        if self.process.exitcode is None:
+            try:
+                os.kill(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            except ProcessLookupError:
+                pass
+        self.process.join()
+        self.conn.close()
+
+
+def run_processes(payload: bytes, jobs: list[Job], n_workers: int,
+                  timeout: float | None) -> Iterator[tuple[int, ChunkResult]]:
+    """Chunks on ``n_workers`` fresh worker processes, one chunk per worker at a time.
+
+    We manage the processes ourselves (rather than through joblib/loky) because the parent must
+    know which chunk each worker is running: a worker past its deadline is killed (SIGKILL stops a
+    hung C extension too, which no in-process signal can) and its chunk marked "timeout"; a worker
+    that dies costs exactly its own chunk, which is re-run up to ``WORKER_RETRIES`` times and then
+    marked "worker died". A loky pool breaks as a whole on a death, without saying whose chunk did
+    it. Clocks start when a chunk is handed to a worker that is ready, so imports never count.
+    """
+    return _Pool(payload, jobs, n_workers, timeout).run()
+
+
+class _Pool:
+    def __init__(self, payload: bytes, jobs: list[Job], n_workers: int, timeout: float | None):
+        # loky's processes are spawned (fork is unsafe once torch or the caller has started
+        # threads) without re-running the caller's __main__, so scripts need no __main__ guard
+        self.ctx = get_context("loky")
+        self.payload, self.jobs, self.timeout = payload, jobs, timeout
+        self.n_workers = min(n_workers, len(jobs))
+        self.n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.todo = deque(range(len(jobs)))
+        self.deaths: Counter = Counter()
+        self.slots: list[_Slot] = []
+
+    def run(self) -> Iterator[tuple[int, ChunkResult]]:
+        try:
+            self.slots = [_Slot(self.ctx, self.payload, self.n_threads) for _ in range(self.n_workers)]
+            while self.slots:
+                for slot in self.slots:
+                    if slot.ready and slot.job is None and self.todo:
+                        slot.start(self.todo.popleft(), self.jobs, self.timeout)
+                deadline = min(s.deadline for s in self.slots)
+                wait([s.conn for s in self.slots] + [s.process.sentinel for s in self.slots],
+                     timeout=None if deadline == math.inf else max(0.0, deadline - time.monotonic()))
+                for slot in list(self.slots):
+                    done = self._check(slot)
+                    if done is not None:
+                        yield done
+                    if not slot.process.is_alive() or (slot.ready and slot.job is None and not self.todo):
+                        slot.kill()
+                        self.slots.remove(slot)
+                        if self.todo:
+                            self.slots.append(_Slot(self.ctx, self.payload, self.n_threads))
+        finally:
+            for slot in self.slots:
+                slot.kill()
+
+    def _check(self, slot: _Slot) -> tuple[int, ChunkResult] | None:
+        """Read what ``slot`` has to say, or settle what a dead or late worker leaves behind."""
+        message: Any = None
+        if slot.conn.poll():
+            try:
+                message = slot.conn.recv()
+            except (EOFError, OSError):  # died, maybe mid-message: settled below as a death
+                slot.process.join()
+        if isinstance(message, Exception):
+            raise RuntimeError("a worker process could not load the simulator") from message
+        if message == "ready":
+            slot.ready = True
+            return None
+        i, slot.job = slot.job, None
+        if message is not None:
+            i, result = message
+            if isinstance(result, Exception):
+                raise result
+            slot.deadline = math.inf
+            return i, result
+        if slot.process.is_alive():
+            if i is None or time.monotonic() < slot.deadline:
+                slot.job = i
+                return None
+            slot.kill()
+            return i, _timed_out(len(self.jobs[i][0]), self.timeout)
+        slot.process.join()
+        if not slot.ready:
+            raise RuntimeError(f"a worker process died while starting (exit code {slot.process.exitcode})")
+        if i is None:  # killed while idle by someone else: the caller just replaces it
+            return None
+        self.deaths[i] += 1
+        if self.deaths[i] <= WORKER_RETRIES:
+            self.todo.appendleft(i)
+            return None
+        return i, _failed(len(self.jobs[i][0]), "worker died",
+                          f"the worker process died {self.deaths[i]} times running this chunk "
+                          f"(last exit code {slot.process.exitcode})")
+
+
+def import_distributed() -> Any:
+    """The ``distributed`` module, or an ImportError that says how to install it."""
+    try:
+        import distributed
+    except ImportError as e:
+        raise ImportError("backend='dask' needs dask.distributed: pip install 'sbi-lite[dask]'") from e
+    return distributed
+
+
+@contextmanager
+def _client(cluster: Any, n_workers: int) -> Iterator[Any]:
+    distributed = import_distributed()
+    if isinstance(cluster, distributed.Client):
+        yield cluster
+        return
+    if isinstance(cluster, str):
+        with distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.default_client()
+    except ValueError:  # no client in this process: a cluster for this call only
+        client = None
+    if client is not None:
+        yield client
+        return
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local, distributed.Client(local) as client:
+        yield client
+
+
+def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) -> Iterator[tuple[int, ChunkResult]]:
+    """Chunks as dask futures: ``cluster`` is a scheduler address, a ``distributed.Client``, or
+    None for the current default client (else a ``LocalCluster`` of ``n_workers`` for this call).
+
+    We submit one future per chunk instead of going through joblib's dask backend, which needs a
+    client registered in a global joblib config and ends the whole call on one lost worker. Here
+    each chunk stands alone: dask itself re-runs a chunk whose worker died, and once it gives up
+    (``KilledWorker``) only that chunk's rows are marked "worker died".
+    """
+    distributed = import_distributed()
+    with _client(cluster, n_workers) as client:
+        futures = {client.submit(runner, theta, ss, pure=False): i for i, (theta, ss) in enumerate(jobs)}
+        try:
+            for future in distributed.as_completed(futures):
+                i = futures[future]
+                try:
+                    result = future.result()
+                except distributed.KilledWorker as e:
+                    result = _failed(len(jobs[i][0]), "worker died", str(e))
+                yield i, result
+        finally:
+            client.cancel(list(futures))
