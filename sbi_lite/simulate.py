@@ -23,8 +23,6 @@ its rows are marked failed ("worker died").
 from __future__ import annotations
 
 import inspect
-import math
-import os
 import sys
 import threading
 import time
@@ -39,12 +37,10 @@ from torch import Tensor
 
 from sbi_lite.seeding import Seed, seed_sequence
 from sbi_lite.simulate_backends import (
-    ChunkResult, alarm_usable, import_distributed, run_dask, run_processes, run_serial,
+    ChunkResult, choose_backend, is_int, pickled, resolve_n_jobs, run_dask, run_processes, run_serial,
 )
 
 __all__ = ["Simulations", "SimulatorShapeError", "simulate"]
-
-BACKENDS = ("processes", "dask")
 
 # Simulators without an rng argument are seeded through the process-wide RNGs; dask runs chunks
 # in worker threads, and two seeded scopes must not interleave there.
@@ -59,7 +55,8 @@ class Simulations:
         theta: (n, d) parameters, in the order given.
         x: (n, d_x) outputs; rows of NaN where the run failed.
         failed: (n,) boolean mask of failed runs.
-        errors: failure reason -> number of rows (exception type name, or ``"non-finite output"``).
+        errors: failure reason -> number of rows: the exception's type name, ``"non-finite output"``,
+            ``"timeout"`` or ``"worker died"``.
         messages: failure reason -> first message seen, for diagnosis.
         seconds: wall-clock time of the call.
     """
@@ -230,6 +227,15 @@ def simulate(
         >>> sims = simulate(lambda t, rng: t + rng.normal(size=t.shape), np.zeros((4, 2)), seed=0)
         >>> sims.x.shape, sims.n_failed
         (torch.Size([4, 2]), 0)
+
+        A chunk over the time limit fails as a whole; the others are kept:
+
+        >>> def slow_if_positive(t, rng):
+        ...     time.sleep(30 if (t > 0).any() else 0)
+        ...     return t
+        >>> sims = simulate(slow_if_positive, [[-1.0], [-1.0], [1.0], [1.0]], chunk_size=2, timeout=0.1)
+        >>> sims.failed.tolist(), sims.errors
+        ([False, False, True, True], {'timeout': 2})
     """
     if not callable(simulator):
         raise TypeError(f"simulator must be callable, got {type(simulator).__name__}")
@@ -237,13 +243,13 @@ def simulate(
     theta_np = _to_numpy(theta)
     if theta_np.ndim != 2 or len(theta_np) == 0:
         raise ValueError(f"theta must have shape (n, d) with n >= 1; got {theta_np.shape}")
-    n_workers = _n_workers(n_jobs)
+    n_workers = resolve_n_jobs(n_jobs)
     chunk_size = 500 if chunk_size is None else chunk_size
-    if not _is_int(chunk_size) or chunk_size < 1:
+    if not is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got chunk_size={chunk_size!r}")
-    backend = _check_backend(backend, n_workers, cluster, timeout)
+    backend = choose_backend(backend, n_workers, cluster, timeout)
     runner = _Runner(simulator, vectorized, as_torch)
-    payload = None if backend == "serial" else _pickled(runner, simulator, backend, n_jobs)
+    payload = None if backend == "serial" else pickled(runner, simulator, backend, n_jobs)
     n = len(theta_np)
     starts = range(0, n, chunk_size)
     streams = seed_sequence(seed).spawn(len(starts))
@@ -277,60 +283,6 @@ def simulate(
             bar.update(len(result.rows))
     seconds = time.perf_counter() - t0
     return _assemble(theta_np, [r for rows in chunks for r in rows], errors, messages, seconds)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _n_workers(n_jobs: Any) -> int:
-    if not _is_int(n_jobs):
-        raise TypeError(f"n_jobs must be an int (1, 2, ..., or -1 for all cores), got n_jobs={n_jobs!r}")
-    cores = os.cpu_count() or 1
-    n_workers = int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs)
-    if n_jobs == 0 or n_workers < 1:
-        raise ValueError(f"n_jobs must be >= 1 workers, or -k for all {cores} cores but k - 1; got n_jobs={n_jobs}")
-    return n_workers
-
-
-def _check_backend(backend: Any, n_workers: int, cluster: Any, timeout: Any) -> str:
-    """The backend to use ("serial", "processes" or "dask"), after checking the arguments that
-    depend on it."""
-    if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"backend must be None, 'processes' or 'dask', got backend={backend!r}")
-    backend = backend or ("serial" if n_workers == 1 else "processes")
-    if cluster is not None and backend != "dask":
-        raise ValueError(f"cluster={cluster!r} is only used with backend='dask', got backend={backend!r}")
-    if backend == "dask":
-        distributed = import_distributed()
-        if cluster is not None and not isinstance(cluster, (str, distributed.Client)):
-            raise TypeError(f"cluster must be a scheduler address, a distributed.Client or None, got {cluster!r}")
-    if timeout is None:
-        return backend
-    if not isinstance(timeout, (int, float, np.integer, np.floating)) or isinstance(timeout, bool) \
-            or not 0 < timeout < math.inf:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got timeout={timeout!r}")
-    if backend == "dask":
-        raise ValueError(f"timeout={timeout} is not supported with backend='dask': dask runs chunks in worker "
-                         "threads, which cannot be interrupted; use backend='processes'")
-    if backend == "serial" and not alarm_usable():
-        raise ValueError(f"timeout={timeout} with n_jobs=1 needs a SIGALRM in the main thread, and this is not "
-                         "the main thread (or not POSIX); use backend='processes'")
-    return backend
-
-
-def _pickled(runner: _Runner, simulator: Callable, backend: str, n_jobs: int) -> bytes:
-    """The runner as cloudpickle bytes: checked here, before any run, so that an unpicklable
-    simulator is reported by name rather than from deep inside a worker pool."""
-    import cloudpickle
-
-    try:
-        return cloudpickle.dumps(runner)
-    except Exception as e:
-        name = getattr(simulator, "__qualname__", f"{type(simulator).__qualname__} instance")
-        raise TypeError(f"simulator {name} must be picklable to run in workers (backend={backend!r}, "
-                        f"n_jobs={n_jobs}), but cloudpickle failed with {type(e).__name__}: {e}. Define it at "
-                        "module level without locks, open files or connections, or use n_jobs=1.") from e
 
 
 def _assemble(theta_np, rows, errors, messages, seconds) -> Simulations:

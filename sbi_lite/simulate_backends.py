@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from joblib.externals.loky.backend.context import get_context
 
-__all__ = ["ChunkResult", "WORKER_RETRIES", "alarm_usable", "import_distributed", "run_dask", "run_processes",
-           "run_serial"]
+__all__ = ["BACKENDS", "ChunkResult", "WORKER_RETRIES", "choose_backend", "is_int", "pickled", "resolve_n_jobs",
+           "run_dask", "run_processes", "run_serial"]
+
+BACKENDS = ("processes", "dask")
 
 # How many times a chunk is re-run after its worker process died before its rows are marked failed.
 WORKER_RETRIES = 2
@@ -56,7 +58,7 @@ class _ChunkTimeout(BaseException):
     Exception, cannot swallow it and keep running the chunk."""
 
 
-def alarm_usable() -> bool:
+def _alarm_usable() -> bool:
     """Whether an in-process SIGALRM time limit can be set here (POSIX, main thread only)."""
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
@@ -78,6 +80,60 @@ def _alarm(seconds: float) -> Iterator[None]:
             signal.signal(signal.SIGALRM, previous)
 
 
+def is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    if not is_int(n_jobs):
+        raise TypeError(f"n_jobs must be an int (1, 2, ..., or -1 for all cores), got n_jobs={n_jobs!r}")
+    cores = os.cpu_count() or 1
+    n_workers = int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs)
+    if n_jobs == 0 or n_workers < 1:
+        raise ValueError(f"n_jobs must be >= 1 workers, or -k for all {cores} cores but k - 1; got n_jobs={n_jobs}")
+    return n_workers
+
+
+def choose_backend(backend: Any, n_workers: int, cluster: Any, timeout: Any) -> str:
+    """The backend to use ("serial", "processes" or "dask"), after checking the arguments that
+    depend on it."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be None, 'processes' or 'dask', got backend={backend!r}")
+    backend = backend or ("serial" if n_workers == 1 else "processes")
+    if cluster is not None and backend != "dask":
+        raise ValueError(f"cluster={cluster!r} is only used with backend='dask', got backend={backend!r}")
+    if backend == "dask":
+        distributed = _import_distributed()
+        if cluster is not None and not isinstance(cluster, (str, distributed.Client)):
+            raise TypeError(f"cluster must be a scheduler address, a distributed.Client or None, got {cluster!r}")
+    if timeout is None:
+        return backend
+    if not isinstance(timeout, (int, float, np.integer, np.floating)) or isinstance(timeout, bool) \
+            or not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got timeout={timeout!r}")
+    if backend == "dask":
+        raise ValueError(f"timeout={timeout} is not supported with backend='dask': dask runs chunks in worker "
+                         "threads, which cannot be interrupted; use backend='processes'")
+    if backend == "serial" and not _alarm_usable():
+        raise ValueError(f"timeout={timeout} with n_jobs=1 needs a SIGALRM in the main thread, and this is not "
+                         "the main thread (or not POSIX); use backend='processes'")
+    return backend
+
+
+def pickled(runner: Callable, simulator: Callable, backend: str, n_jobs: int) -> bytes:
+    """The runner as cloudpickle bytes: checked here, before any run, so that an unpicklable
+    simulator is reported by name rather than from deep inside a worker pool."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(runner)
+    except Exception as e:
+        name = getattr(simulator, "__qualname__", f"{type(simulator).__qualname__} instance")
+        raise TypeError(f"simulator {name} must be picklable to run in workers (backend={backend!r}, "
+                        f"n_jobs={n_jobs}), but cloudpickle failed with {type(e).__name__}: {e}. Define it at "
+                        "module level without locks, open files or connections, or use n_jobs=1.") from e
+
+
 def run_serial(runner: Callable, jobs: list[Job], timeout: float | None) -> Iterator[tuple[int, ChunkResult]]:
     """Chunks one after the other in this process; a time limit is a SIGALRM, which interrupts
     Python code and sleeps but not a C call that holds the GIL (use worker processes for that)."""
@@ -94,7 +150,7 @@ def run_serial(runner: Callable, jobs: list[Job], timeout: float | None) -> Iter
 
 
 def _worker(conn: Any, payload: bytes, n_threads: int) -> None:
-    """Worker process: load the runner, say ready, then run chunks until told to stop."""
+    """Worker process: load the runner, say ready, then run the chunks it is sent."""
     torch.set_num_threads(n_threads)  # n workers share the cores, as loky does
     try:
         runner = pickle.loads(payload)
@@ -104,12 +160,9 @@ def _worker(conn: Any, payload: bytes, n_threads: int) -> None:
     conn.send("ready")
     while True:
         try:
-            job = conn.recv()
-        except EOFError:  # the parent is gone
+            i, theta, ss = conn.recv()
+        except EOFError:  # the parent is gone; while it lives, it ends a worker by killing it
             return
-        if job is None:
-            return
-        i, theta, ss = job
         try:
             conn.send((i, runner(theta, ss)))
         except Exception as e:  # noqa: BLE001 - a bug (e.g. SimulatorShapeError): the parent raises it
@@ -137,9 +190,12 @@ class _Slot:
         self.deadline = math.inf
 
     def start(self, i: int, jobs: list[Job], timeout: float | None) -> None:
-        self.conn.send((i, *jobs[i]))
         self.job = i
         self.deadline = math.inf if timeout is None else time.monotonic() + timeout
+        try:
+            self.conn.send((i, *jobs[i]))
+        except OSError:  # it died since it said ready: settled as a death of chunk i, which is re-run
+            pass
 
     def kill(self) -> None:
         """SIGKILL (TerminateProcess on Windows): nothing in the worker can block it."""
@@ -241,7 +297,7 @@ class _Pool:
                           f"(last exit code {slot.process.exitcode})")
 
 
-def import_distributed() -> Any:
+def _import_distributed() -> Any:
     """The ``distributed`` module, or an ImportError that says how to install it."""
     try:
         import distributed
@@ -252,7 +308,7 @@ def import_distributed() -> Any:
 
 @contextmanager
 def _client(cluster: Any, n_workers: int) -> Iterator[Any]:
-    distributed = import_distributed()
+    distributed = _import_distributed()
     if isinstance(cluster, distributed.Client):
         yield cluster
         return
@@ -268,7 +324,7 @@ def _client(cluster: Any, n_workers: int) -> Iterator[Any]:
         yield client
         return
     with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local, distributed.Client(local) as client:
+                                  dashboard_address=":0") as local, distributed.Client(local) as client:
         yield client
 
 
@@ -281,7 +337,7 @@ def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) ->
     each chunk stands alone: dask itself re-runs a chunk whose worker died, and once it gives up
     (``KilledWorker``) only that chunk's rows are marked "worker died".
     """
-    distributed = import_distributed()
+    distributed = _import_distributed()
     with _client(cluster, n_workers) as client:
         futures = {client.submit(runner, theta, ss, pure=False): i for i, (theta, ss) in enumerate(jobs)}
         try:

@@ -200,17 +200,31 @@ def test_a_chunk_that_always_kills_its_worker_is_marked_failed():
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
             yield client
+
+
+def _executed(client) -> int:
+    return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
 
 
 def test_dask_cluster_gives_the_local_result(lv_theta, dask_client):
     task, theta, local = lv_theta
-    assert _same(local, simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask", cluster=dask_client))
-    address = dask_client.scheduler.address
-    assert _same(local, simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask", cluster=address))
-    assert _same(local, simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask"))  # default client
+    for cluster in (dask_client, dask_client.scheduler.address, None):
+        before = _executed(dask_client)
+        with dask_client.as_current():  # the default client, for cluster=None
+            sims = simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask", cluster=cluster)
+        assert _same(local, sims) and _executed(dask_client) - before == 4  # 4 chunks, all on this cluster
+
+
+def test_dask_without_a_client_starts_and_closes_a_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
+    sims = simulate(_raises_on_negative, theta, seed=6, chunk_size=5, backend="dask")
+    assert _same(sims, simulate(_raises_on_negative, theta, seed=6, chunk_size=5))
+    with pytest.raises(ValueError, match="No clients found"):
+        distributed.default_client()
 
 
 def test_dask_missing_says_how_to_install(monkeypatch):
