@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 import threading
@@ -213,7 +214,7 @@ def test_dask_cluster_gives_the_local_result(lv_theta, dask_client):
     task, theta, local = lv_theta
     for cluster in (dask_client, dask_client.scheduler.address, None):
         before = _executed(dask_client)
-        with dask_client.as_current():  # the default client, for cluster=None
+        with dask_client.as_current() if cluster is None else contextlib.nullcontext():  # None: the default client
             sims = simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask", cluster=cluster)
         assert _same(local, sims) and _executed(dask_client) - before == 4  # 4 chunks, all on this cluster
 
