@@ -341,7 +341,7 @@ def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) ->
     with _client(cluster, n_workers) as client:
         futures = {client.submit(runner, theta, ss, pure=False): i for i, (theta, ss) in enumerate(jobs)}
         try:
-            for future in distributed.as_completed(futures):
+            for future in distributed.as_completed(futures, loop=client.loop):  # not the default client
                 i = futures[future]
                 try:
                     result = future.result()
