@@ -14,6 +14,7 @@ import pickle
 import signal
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
@@ -339,14 +340,16 @@ def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) ->
     """
     distributed = _import_distributed()
     with _client(cluster, n_workers) as client:
-        futures = {client.submit(runner, theta, ss, pure=False): i for i, (theta, ss) in enumerate(jobs)}
+        call = uuid.uuid4().hex  # readable, unique task names on the dashboard
+        futures = {client.submit(runner, theta, ss, key=f"simulate-chunk-{i}-{call}"): i
+                   for i, (theta, ss) in enumerate(jobs)}
         try:
             for future in distributed.as_completed(futures, loop=client.loop):  # not the default client
                 i = futures[future]
                 try:
                     result = future.result()
                 except distributed.KilledWorker as e:
-                    result = _failed(len(jobs[i][0]), "worker died", str(e))
+                    result = _failed(len(jobs[i][0]), "worker died", f"dask gave the chunk up (KilledWorker): {e}")
                 yield i, result
         finally:
             client.cancel(list(futures))

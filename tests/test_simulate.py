@@ -201,9 +201,13 @@ def test_a_chunk_that_always_kills_its_worker_is_marked_failed():
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster:
-        with distributed.Client(cluster, set_as_default=False) as client:
-            yield client
+    import dask
+
+    # dask gives a chunk up (KilledWorker) at its first worker death: keeps the death test short
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
+    with cluster, distributed.Client(cluster, set_as_default=False) as client:
+        yield client
 
 
 def _executed(client) -> int:
@@ -217,6 +221,14 @@ def test_dask_cluster_gives_the_local_result(lv_theta, dask_client):
         with dask_client.as_current() if cluster is None else contextlib.nullcontext():  # None: the default client
             sims = simulate(task.simulator, theta, seed=11, chunk_size=30, backend="dask", cluster=cluster)
         assert _same(local, sims) and _executed(dask_client) - before == 4  # 4 chunks, all on this cluster
+
+
+def test_dask_chunk_that_kills_its_worker_is_marked_failed(dask_client):
+    theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
+    sims = simulate(_KillsWorker(value=theta[15, 0]), theta, seed=4, chunk_size=10, backend="dask", cluster=dask_client)
+    assert sims.failed.tolist() == [False] * 10 + [True] * 10
+    assert sims.errors == {"worker died": 10} and "(KilledWorker)" in sims.messages["worker died"]
+    assert torch.equal(sims.x[:10], simulate(_KillsWorker(value=np.nan), theta, seed=4, chunk_size=10).x[:10])
 
 
 def test_dask_without_a_client_starts_and_closes_a_local_cluster():
