@@ -60,8 +60,10 @@ class _ChunkTimeout(BaseException):
 
 
 def _alarm_usable() -> bool:
-    """Whether an in-process SIGALRM time limit can be set here (POSIX, main thread only)."""
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    """Whether a chunk can be timed with SIGALRM here: POSIX, the main thread, and no timer of
+    the caller's already armed (ours would silently cancel it)."""
+    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
 
 
 @contextmanager
@@ -116,8 +118,8 @@ def choose_backend(backend: Any, n_workers: int, cluster: Any, timeout: Any) -> 
         raise ValueError(f"timeout={timeout} is not supported with backend='dask': dask runs chunks in worker "
                          "threads, which cannot be interrupted; use backend='processes'")
     if backend == "serial" and not _alarm_usable():
-        raise ValueError(f"timeout={timeout} with n_jobs=1 needs a SIGALRM in the main thread, and this is not "
-                         "the main thread (or not POSIX); use backend='processes'")
+        raise ValueError(f"timeout={timeout} with n_jobs=1 times chunks with SIGALRM, which needs the main thread "
+                         "of a POSIX process with no SIGALRM timer already armed; use backend='processes'")
     return backend
 
 

@@ -170,6 +170,29 @@ def test_timeout_in_this_process_fails_the_slow_chunk_and_goes_on():
     assert signal.getsignal(signal.SIGALRM) is handler and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_timeout_in_this_process_needs_the_main_thread_and_a_free_alarm():
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(_raised(simulate, _never, np.zeros((4, 2)), timeout=1.0)))
+    thread.start()
+    thread.join()
+    signal.setitimer(signal.ITIMER_REAL, 100.0)  # the caller's own timer, which we must not cancel
+    try:
+        errors.append(_raised(simulate, _never, np.zeros((4, 2)), timeout=1.0))
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 90
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    assert all(isinstance(e, ValueError) and "timeout=1.0 with n_jobs=1 times chunks with SIGALRM" in str(e)
+               for e in errors) and len(errors) == 2
+
+
+def _raised(f, *args, **kwargs) -> Exception | None:
+    try:
+        f(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - returned for the test to inspect
+        return e
+    return None
+
+
 def test_timeout_kills_a_worker_that_ignores_signals():
     theta = np.linspace(0, 1, 40)[:, None].repeat(2, 1)  # θ_0 > 0.6: rows 24..39, the last two chunks
     t0 = time.perf_counter()
