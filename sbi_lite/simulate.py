@@ -29,7 +29,7 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -179,7 +179,7 @@ def simulate(
     seed: Seed = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
-    backend: str | None = None,
+    backend: Literal["processes", "dask"] | None = None,
     cluster: Any = None,
     timeout: float | None = None,
     vectorized: bool = True,
@@ -203,7 +203,9 @@ def simulate(
             never on ``n_jobs`` or the backend.
         backend: None (this process when ``n_jobs`` is 1, else worker processes),
             ``"processes"`` (worker processes even for ``n_jobs=1``, e.g. so that a time limit
-            can stop a hung C extension) or ``"dask"``.
+            can stop a hung C extension) or ``"dask"``. A worker process that dies mid-chunk is
+            replaced and the chunk re-run, twice at most; then its rows are marked failed
+            (error ``"worker died"``).
         cluster: with ``backend="dask"`` only: a scheduler address such as
             ``"tcp://10.0.0.1:8786"``, a ``distributed.Client``, or None for the current
             default client, else a ``LocalCluster`` started and closed by this call.
@@ -211,7 +213,8 @@ def simulate(
             limit has all its rows marked failed (error ``"timeout"``) and the run goes on;
             finished chunks are kept. Worker processes are killed at the limit (which stops
             anything, C code included) and replaced; in this process a SIGALRM interrupts
-            Python code and sleeps (main thread only). Not available with ``backend="dask"``.
+            Python code and sleeps (main thread only, and not over a SIGALRM timer of the
+            caller's). Not available with ``backend="dask"``.
         vectorized: whether ``simulator`` takes a batch.
         progress: tqdm bar; default on only when stderr is a terminal.
 

@@ -84,8 +84,9 @@ def test_raising_simulator_marks_rows_failed_and_keeps_pairing():
     ok_theta, ok_x = sims.valid()
     # x = θ + N(0, 1e-3²): every row within 5e-3 of its own θ, while neighbours are ≥ 0.05 apart
     assert len(ok_theta) == 20 and torch.allclose(ok_x, ok_theta, rtol=0, atol=5e-3)
-    # row-wise salvage is itself deterministic
-    again = simulate(_raises_on_negative, theta, seed=0, chunk_size=8, n_jobs=2)
+    # row-wise salvage is itself deterministic, and reported from worker processes too
+    with pytest.warns(UserWarning, match="row by row"):
+        again = simulate(_raises_on_negative, theta, seed=0, chunk_size=8, n_jobs=2)
     assert _same(sims, again)
 
 
@@ -109,7 +110,7 @@ def test_shape_errors_are_clear():
         simulate(lambda t, rng: t[:2], np.zeros((4, 2)))
     with pytest.raises(TypeError, match="callable"):
         simulate("sim", np.zeros((4, 2)))
-    with pytest.raises(RuntimeError, match="all 3 simulations failed"):
+    with pytest.raises(RuntimeError, match="all 3 simulations failed"), pytest.warns(UserWarning, match="ZeroDivision"):
         simulate(lambda t: 1 / 0, np.zeros((3, 1)))
 
 
