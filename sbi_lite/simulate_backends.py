@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter, deque
 from contextlib import contextmanager
 from multiprocessing.connection import wait
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import numpy as np
 import torch
 from joblib.externals.loky.backend.context import get_context
+from joblib.parallel import get_active_backend
 
 __all__ = ["BACKENDS", "ChunkResult", "WORKER_RETRIES", "choose_backend", "is_int", "pickled", "resolve_n_jobs",
            "run_dask", "run_processes", "run_serial"]
@@ -102,6 +104,10 @@ def choose_backend(backend: Any, n_workers: int, cluster: Any, timeout: Any) -> 
     depend on it."""
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be None, 'processes' or 'dask', got backend={backend!r}")
+    if backend is None and type(get_active_backend()[0]).__name__ == "DaskDistributedBackend":
+        # simulate used to go through joblib, so a caller may expect joblib's config to reach it
+        warnings.warn("simulate does not follow joblib.parallel_config(backend='dask'); pass backend='dask' "
+                      "(and cluster=...) to run on the cluster", UserWarning, stacklevel=3)
     backend = backend or ("serial" if n_workers == 1 else "processes")
     if cluster is not None and backend != "dask":
         raise ValueError(f"cluster={cluster!r} is only used with backend='dask', got backend={backend!r}")

@@ -255,6 +255,15 @@ def test_dask_chunk_that_kills_its_worker_is_marked_failed(dask_client):
     assert torch.equal(sims.x[:10], simulate(_KillsWorker(value=np.nan), theta, seed=4, chunk_size=10).x[:10])
 
 
+def test_joblib_dask_config_is_not_silently_ignored(dask_client):
+    import joblib
+
+    with dask_client.as_current(), joblib.parallel_config(backend="dask"):
+        with pytest.warns(UserWarning, match=r"pass backend='dask'"):
+            sims = simulate(_raises_on_negative, np.ones((4, 2)), seed=0)
+    assert sims.n_failed == 0
+
+
 def test_dask_without_a_client_starts_and_closes_a_local_cluster():
     distributed = pytest.importorskip("distributed")
     theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
