@@ -37,8 +37,9 @@ from torch import Tensor
 
 from sbi_lite.seeding import Seed, seed_sequence
 from sbi_lite.simulate_backends import (
-    ChunkResult, choose_backend, is_int, pickled, resolve_n_jobs, run_dask, run_processes, run_serial,
+    ChunkResult, choose_backend, is_int, pickled, resolve_n_jobs, run_processes, run_serial,
 )
+from sbi_lite.simulate_dask import check_cluster, run_dask
 
 __all__ = ["Simulations", "SimulatorShapeError", "simulate"]
 
@@ -251,6 +252,8 @@ def simulate(
     if not is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got chunk_size={chunk_size!r}")
     backend = choose_backend(backend, n_workers, cluster, timeout)
+    if backend == "dask":
+        check_cluster(cluster)
     runner = _Runner(simulator, vectorized, as_torch)
     payload = None if backend == "serial" else pickled(runner, simulator, backend, n_jobs)
     n = len(theta_np)

@@ -1,4 +1,5 @@
-"""Where the chunks of ``simulate`` run: this process, local worker processes, or a dask cluster.
+"""Where the chunks of ``simulate`` run: this process or local worker processes (a dask cluster
+is in ``simulate_dask``); and the checks of the arguments that choose.
 
 Every backend takes a picklable ``runner(theta_chunk, seed_sequence) -> ChunkResult`` and the
 list of jobs, and yields ``(chunk index, ChunkResult)`` as chunks finish, in any order;
@@ -14,7 +15,6 @@ import pickle
 import signal
 import threading
 import time
-import uuid
 import warnings
 from collections import Counter, deque
 from contextlib import contextmanager
@@ -26,8 +26,8 @@ import torch
 from joblib.externals.loky.backend.context import get_context
 from joblib.parallel import get_active_backend
 
-__all__ = ["BACKENDS", "ChunkResult", "WORKER_RETRIES", "choose_backend", "is_int", "pickled", "resolve_n_jobs",
-           "run_dask", "run_processes", "run_serial"]
+__all__ = ["BACKENDS", "ChunkResult", "Job", "WORKER_RETRIES", "choose_backend", "failed_chunk", "is_int", "pickled",
+           "resolve_n_jobs", "run_processes", "run_serial"]
 
 BACKENDS = ("processes", "dask")
 
@@ -48,12 +48,13 @@ class ChunkResult(NamedTuple):
     rerun: tuple[str, str] | None = None
 
 
-def _failed(n: int, kind: str, message: str) -> ChunkResult:
+def failed_chunk(n: int, kind: str, message: str) -> ChunkResult:
+    """A chunk of ``n`` rows that all failed for one reason."""
     return ChunkResult([None] * n, Counter({kind: n}), {kind: message})
 
 
 def _timed_out(n: int, timeout: float) -> ChunkResult:
-    return _failed(n, "timeout", f"chunk of {n} did not finish within timeout={timeout} s")
+    return failed_chunk(n, "timeout", f"chunk of {n} did not finish within timeout={timeout} s")
 
 
 class _ChunkTimeout(BaseException):
@@ -111,10 +112,6 @@ def choose_backend(backend: Any, n_workers: int, cluster: Any, timeout: Any) -> 
     backend = backend or ("serial" if n_workers == 1 else "processes")
     if cluster is not None and backend != "dask":
         raise ValueError(f"cluster={cluster!r} is only used with backend='dask', got backend={backend!r}")
-    if backend == "dask":
-        distributed = _import_distributed()
-        if cluster is not None and not isinstance(cluster, (str, distributed.Client)):
-            raise TypeError(f"cluster must be a scheduler address, a distributed.Client or None, got {cluster!r}")
     if timeout is None:
         return backend
     if not isinstance(timeout, (int, float, np.integer, np.floating)) or isinstance(timeout, bool) \
@@ -301,63 +298,6 @@ class _Pool:
         if self.deaths[i] <= WORKER_RETRIES:
             self.todo.appendleft(i)
             return None
-        return i, _failed(len(self.jobs[i][0]), "worker died",
+        return i, failed_chunk(len(self.jobs[i][0]), "worker died",
                           f"the worker process died {self.deaths[i]} times running this chunk "
                           f"(last exit code {slot.process.exitcode})")
-
-
-def _import_distributed() -> Any:
-    """The ``distributed`` module, or an ImportError that says how to install it."""
-    try:
-        import distributed
-    except ImportError as e:
-        raise ImportError("backend='dask' needs dask.distributed: pip install 'sbi-lite[dask]'") from e
-    return distributed
-
-
-@contextmanager
-def _client(cluster: Any, n_workers: int) -> Iterator[Any]:
-    distributed = _import_distributed()
-    if isinstance(cluster, distributed.Client):
-        yield cluster
-        return
-    if isinstance(cluster, str):
-        with distributed.Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = distributed.default_client()
-    except ValueError:  # no client in this process: a cluster for this call only
-        client = None
-    if client is not None:
-        yield client
-        return
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as local, distributed.Client(local) as client:
-        yield client
-
-
-def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) -> Iterator[tuple[int, ChunkResult]]:
-    """Chunks as dask futures: ``cluster`` is a scheduler address, a ``distributed.Client``, or
-    None for the current default client (else a ``LocalCluster`` of ``n_workers`` for this call).
-
-    We submit one future per chunk instead of going through joblib's dask backend, which needs a
-    client registered in a global joblib config and ends the whole call on one lost worker. Here
-    each chunk stands alone: dask itself re-runs a chunk whose worker died, and once it gives up
-    (``KilledWorker``) only that chunk's rows are marked "worker died".
-    """
-    distributed = _import_distributed()
-    with _client(cluster, n_workers) as client:
-        call = uuid.uuid4().hex  # readable, unique task names on the dashboard
-        futures = {client.submit(runner, theta, ss, key=f"simulate-chunk-{i}-{call}"): i
-                   for i, (theta, ss) in enumerate(jobs)}
-        try:
-            for future in distributed.as_completed(futures, loop=client.loop):  # not the default client
-                i = futures[future]
-                try:
-                    result = future.result()
-                except distributed.KilledWorker as e:
-                    result = _failed(len(jobs[i][0]), "worker died", f"dask gave the chunk up (KilledWorker): {e}")
-                yield i, result
-        finally:
-            client.cancel(list(futures))
