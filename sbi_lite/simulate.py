@@ -44,8 +44,9 @@ from sbi_lite.simulate_dask import check_cluster, run_dask
 __all__ = ["Simulations", "SimulatorShapeError", "simulate"]
 
 # Simulators without an rng argument are seeded through the process-wide RNGs; dask runs chunks
-# in worker threads, and two seeded scopes must not interleave there.
-_GLOBAL_RNG_LOCK = threading.Lock()
+# in worker threads, and two seeded scopes must not interleave there (reentrant: a simulator may
+# itself call simulate).
+_GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
