@@ -15,6 +15,8 @@ from sbi_lite.inference import METHODS, RoundConfig, run_rounds
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
 from sbi_lite.seeding import Seed, check_seed
+from sbi_lite.simulate_backends import choose_backend, resolve_n_jobs
+from sbi_lite.simulate_dask import check_cluster
 from sbi_lite.train import TrainConfig
 
 __all__ = ["infer"]
@@ -39,6 +41,9 @@ def infer(
     chains: int = 100,
     sample_with: str = "auto",
     vectorized: bool = True,
+    backend: str | None = None,
+    cluster=None,
+    simulation_timeout: float | None = None,
     initial: tuple | None = None,
     checkpoint: str | os.PathLike | None = None,
     max_failure_fraction: float = 0.8,
@@ -72,6 +77,12 @@ def infer(
         vectorized: whether ``simulator`` takes a batch θ (n, d); with False it maps one θ (d,)
             to one x (d_x,) and is called row by row.
 
+        backend, cluster: where simulations run, as in ``sbi_lite.simulate``: None (this process for
+            ``n_jobs=1``, else worker processes), "processes", or "dask" on the cluster at
+            ``cluster`` (an address or a ``distributed.Client``; None starts a ``LocalCluster``
+            of ``n_jobs`` workers for the run). Results are the same on every backend.
+        simulation_timeout: seconds one chunk of simulations may take; a chunk over it fails
+            (its θ are redrawn) and the run goes on.
         initial: (θ (n, d), x (n, d_x)) pairs already simulated, with θ drawn from the prior (an
             earlier run's round 1, a cluster job): they stand for round 1's simulations, and round
             1 only simulates what is missing up to ``simulations_per_round``.
@@ -112,8 +123,9 @@ def infer(
     check_int("rounds", rounds, minimum=1)
     check_int("simulations_per_round", simulations_per_round, minimum=10)
     check_int("chains", chains, minimum=1)
-    if check_int("n_jobs", n_jobs) == 0:
-        raise ValueError("n_jobs must be a positive number of workers or negative (-1: all cores), got 0")
+    choose_backend(backend, resolve_n_jobs(n_jobs), cluster, simulation_timeout)
+    if backend == "dask":
+        check_cluster(cluster)
     check_choice("sample_with", sample_with, ("auto", "rejection", "mcmc"))
     if method != "snpe" and sample_with != "auto":
         raise ValueError(f"sample_with={sample_with!r} applies to method='snpe' only; {method!r} always samples "
@@ -157,7 +169,8 @@ def infer(
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
-                      max_failure_fraction=max_failure_fraction, propose_budget=propose_budget)
+                      max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
+                      cluster=cluster, simulation_timeout=simulation_timeout)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 
 from sbi_lite.simulate_backends import ChunkResult, Job, failed_chunk
 
-__all__ = ["check_cluster", "run_dask"]
+__all__ = ["check_cluster", "dask_client", "run_dask"]
 
 
 def _import_distributed() -> Any:
@@ -28,7 +28,9 @@ def check_cluster(cluster: Any) -> None:
 
 
 @contextmanager
-def _client(cluster: Any, n_workers: int) -> Iterator[Any]:
+def dask_client(cluster: Any, n_workers: int) -> Iterator[Any]:
+    """The ``distributed.Client`` for ``cluster`` (a Client, an address, or None: the default
+    client, else a ``LocalCluster`` of ``n_workers`` that lives as long as the context)."""
     distributed = _import_distributed()
     if isinstance(cluster, distributed.Client):
         yield cluster
@@ -59,7 +61,7 @@ def run_dask(runner: Callable, jobs: list[Job], cluster: Any, n_workers: int) ->
     (``KilledWorker``) only that chunk's rows are marked "worker died".
     """
     distributed = _import_distributed()
-    with _client(cluster, n_workers) as client:
+    with dask_client(cluster, n_workers) as client:
         call = uuid.uuid4().hex  # readable, unique task names on the dashboard
         futures = {client.submit(runner, theta, ss, key=f"simulate-chunk-{i}-{call}"): i
                    for i, (theta, ss) in enumerate(jobs)}
