@@ -56,18 +56,25 @@ def test_failed_simulations_are_redrawn_and_stay_paired():
         _simulate_full(never, lambda m: prior.sample((m,), generator=g), 10, 0, RoundConfig(progress=False, max_attempts=2))
 
 
+# C2ST of 2,000 draws against 2,000 exact draws in 2-D (measured, seed 0): the exact posterior
+# 0.50–0.51; sd × 1.25: 0.575; sd × 0.8: 0.573; a shift of 0.2 sd: 0.545. A bar of 0.56 lets a
+# trained posterior's seed-to-seed spread through (SNPE-C 2 rounds, K = 10: 0.49–0.556 over seeds
+# 0–1) and stops a posterior whose sd is off by 20–25%.
+C2ST_BAR = 0.56
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["snpe", "sre", "snl"])
-def test_gaussian_linear_c2st(method):
+@pytest.mark.parametrize("method, rounds", [("snpe", 3), ("sre", 2), ("snl", 2)])
+def test_gaussian_linear_c2st(method, rounds):
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
     x0 = np.array([0.6, -0.4])
-    post = infer(linear_gaussian, prior, x0, method=method, rounds=2, simulations_per_round=1000, num_atoms=10,
+    post = infer(linear_gaussian, prior, x0, method=method, rounds=rounds, simulations_per_round=1000, num_atoms=10,
                  seed=0, progress=False)
     samples = post.sample(2000, seed=1)
     score = c2st(samples, analytic_posterior(x0, 2000), seed=0)
-    print(f"{method}: C2ST {score:.3f}")
-    assert score <= 0.6
-    assert len(post.history) == 2 and (post.history["simulations"] == 1000).all()
+    print(f"{method}: C2ST {score:.3f}")  # measured: snpe 0.523 (3 rounds), sre 0.538, snl 0.502
+    assert score <= C2ST_BAR
+    assert len(post.history) == rounds and (post.history["simulations"] == 1000).all()
 
 
 @pytest.mark.slow
@@ -76,7 +83,10 @@ def test_nonlinear_gaussian_theta_true_gains_density():
     post = infer(task.simulator, task.prior, task.x0, method="snpe", rounds=2, simulations_per_round=1000,
                  num_atoms=10, seed=0, progress=False)
     theta_true = torch.as_tensor(task.theta_true, dtype=torch.float32)[None]
-    assert post.log_prob(theta_true).item() > task.prior.log_prob(theta_true).item()
+    gain = post.log_prob(theta_true).item() - task.prior.log_prob(theta_true).item()
+    print(f"log q(θ*|x0) − log p(θ*) = {gain:.2f} nats")
+    # a posterior as wide as the prior gains ~0 nats; this one measured 5.0 (seed 0)
+    assert gain > 3.0
 
 
 @pytest.mark.slow
@@ -109,8 +119,8 @@ def test_gaussian_linear_c2st_with_estimated_log_densities(estimator):
     assert list(post.history["proposal"]) == ["prior", "truncated prior"]
     samples = post.sample(2000, seed=1)
     score = c2st(samples, analytic_posterior(x0, 2000), seed=0)
-    print(f"snpe + {estimator}: C2ST {score:.3f}")
-    assert score <= 0.65
+    print(f"snpe + {estimator}: C2ST {score:.3f}")  # measured: aem 0.522, diffusion 0.513
+    assert score <= C2ST_BAR
     assert prior.support_contains(samples).all()
 
 
