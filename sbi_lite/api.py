@@ -149,8 +149,8 @@ def infer(
     kwargs = dict(estimator_kwargs or {})
     if method == "sre" and estimator is not None:
         raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
-    if estimator is not None and estimator not in REGISTRY:  # before any simulation is spent
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(REGISTRY)}")
+    if estimator is not None:
+        check_choice("estimator", estimator, sorted(REGISTRY))
     if leakage_free:
         if method != "snpe":
             raise ValueError("leakage_free applies to method='snpe' (MCMC methods never leave the support)")
