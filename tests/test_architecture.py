@@ -11,7 +11,7 @@ LAYERS = {
     "density": 1, "ratio": 1, "losses": 1, "simulate": 1,
     "train": 2, "samplers": 2,
     "posterior": 3, "diagnostics": 3,
-    "inference": 4, "api": 4, "plot": 4, "cli": 4, "__init__": 4, "__main__": 4,
+    "inference": 4, "api": 4, "io": 4, "plot": 4, "cli": 4, "__init__": 4, "__main__": 4,
 }
 
 

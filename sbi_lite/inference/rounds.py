@@ -144,16 +144,18 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train)
         t2 = time.perf_counter()
+        spec = method.spec(prior, x.shape[1], cfg.estimator, cfg.estimator_kwargs)
         if method.direct:
-            posterior = DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains)
+            posterior = DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains, spec=spec)
         else:
             potential = method.potential(net, prior, x0)
             if sampler is None:
                 init = _initial_points(prior, potential, cfg.chains, gen)
                 sampler = SliceSampler(potential, init, seed=s_prop)
             else:
+                sampler = posterior.sampler  # a copy of the last posterior's chains, where this round's proposals left them
                 sampler.set_potential(potential)
-            posterior = MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin)
+            posterior = MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec)
         rows.append({"round": r + 1, "proposal": proposal, "simulations": len(theta), "failed": failed, "epochs": hist.epochs,
                      "best_validation_loss": hist.best_validation_loss, "acceptance_rate": acceptance,
                      "seconds_propose": t_prop, "seconds_simulate": t_sim, "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
