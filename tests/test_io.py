@@ -120,7 +120,11 @@ def test_unsupported_priors_and_hand_built_posteriors_are_refused_at_save(tmp_pa
     no_spec = DirectPosterior(build("maf", 2, 2, hidden=8), PRIOR, torch.zeros(2))
     with pytest.raises(ValueError, match="no spec"):
         no_spec.save(tmp_path / "b.pt")
-    assert not (tmp_path / "a.pt").exists() and not (tmp_path / "b.pt").exists()
+    odd = _direct(PRIOR, hidden=8, num_transforms=1)
+    odd.spec["estimator_kwargs"]["activation"] = torch.nn.Tanh()
+    with pytest.raises(ValueError, match="not JSON data"):
+        odd.save(tmp_path / "c.pt")
+    assert not any(tmp_path.iterdir())
 
 
 def test_other_format_versions_are_refused(tmp_path):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from abc import ABC, abstractmethod
@@ -82,6 +83,9 @@ class Posterior(ABC):
     def sample(self, n: int, *, seed: Seed = None) -> Tensor:
         """(n, d) draws from the posterior at x0; ``n = 0`` gives an empty (0, d) tensor.
 
+        The same ``seed`` gives the same draws, whatever was sampled before; ``seed=None``
+        continues MCMC chains from where the last call left them.
+
         Raises:
             TypeError, ValueError: ``n`` is not a non-negative int (bools are refused).
         """
@@ -96,7 +100,8 @@ class Posterior(ABC):
 
     def log_prob(self, theta: Tensor) -> Tensor:
         """Log posterior density: θ (B, d) -> (B,), or (d,) -> (); −inf where θ is outside the
-        prior's support or not finite (±inf or NaN entries).
+        prior's support or not finite (±inf or NaN entries). Normalised for ``DirectPosterior``,
+        UNNORMALISED (the potential) for ``MCMCPosterior``.
 
         Raises:
             ValueError: θ has another shape (the message names it and d).
@@ -153,12 +158,19 @@ class Posterior(ABC):
         ``sample(n, seed=s)``.
 
         Raises:
-            ValueError: the posterior was built by hand (no ``spec``), or its prior cannot be
-                described by parameters (the message names the type).
+            ValueError: the posterior was built by hand (no ``spec``), its estimator's keyword
+                arguments are not JSON data, or its prior cannot be described by parameters
+                (the message names the type). Nothing is written then.
+
+        Example: see ``sbi_lite.load``.
         """
         if self.spec is None:
             raise ValueError(f"this {type(self).__name__} has no spec (it was not built by sbi_lite.infer), so the "
                              "file could not say how to rebuild its network")
+        try:
+            json.dumps(self.spec)
+        except TypeError as e:
+            raise ValueError(f"cannot save: estimator_kwargs {self.spec['estimator_kwargs']!r} are not JSON data ({e})") from e
         kind, net, settings, state = self._save_parts()
         config = {"posterior": kind, "spec": self.spec, "settings": settings}
         fmt.write(path, config, net.state_dict(), self.prior, self._x0, self._history, state)
