@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 from typing import Callable
 
 import numpy as np
 import torch
 
+from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
-from sbi_lite.seeding import Seed
+from sbi_lite.seeding import Seed, check_seed
 from sbi_lite.train import TrainConfig
 
 __all__ = ["infer"]
@@ -35,6 +38,11 @@ def infer(
     train_config: TrainConfig | None = None,
     chains: int = 100,
     sample_with: str = "auto",
+    vectorized: bool = True,
+    initial: tuple | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    max_failure_fraction: float = 0.8,
+    propose_budget: float | None = 600.0,
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -60,6 +68,22 @@ def infer(
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
             when acceptance falls below 1%).
+        vectorized: whether ``simulator`` takes a batch θ (n, d); with False it maps one θ (d,)
+            to one x (d_x,) and is called row by row.
+
+        initial: (θ (n, d), x (n, d_x)) pairs already simulated, with θ drawn from the prior (an
+            earlier run's round 1, a cluster job): they stand for round 1's simulations, and round
+            1 only simulates what is missing up to ``simulations_per_round``.
+        checkpoint: a file path. The run is written there (atomically) after every round; calling
+            ``infer`` again with the same arguments resumes from it and re-simulates nothing
+            already stored. A changed configuration is refused, naming what changed.
+        max_failure_fraction: stop, naming the reasons, when more than this fraction of a round's
+            simulations fail.
+        propose_budget: seconds a round's proposing phase (MCMC above all) may take before it
+            warns while running and is flagged in the history (None: never).
+
+    Before round 1 every argument is checked, the estimator is built, and the simulator is
+    called on one prior draw to check x0's length: a mistake costs seconds, not a round.
 
     Returns:
         The last round's posterior, with ``.history`` (one row per round).
@@ -75,29 +99,51 @@ def infer(
     """
     if not callable(simulator):
         raise TypeError(f"simulator must be callable, got {type(simulator).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    check_choice("method", method, METHODS)
     prior = as_prior(prior)
-    x0 = torch.as_tensor(np.asarray(x0, dtype=np.float64), dtype=torch.get_default_dtype())
-    if x0.dim() != 1:
-        if x0.dim() == 2 and x0.shape[0] == 1:
-            x0 = x0[0]
-        else:
-            raise ValueError(f"x0 must be one observation of shape (d_x,); got {tuple(x0.shape)}")
-    if not torch.isfinite(x0).all():
-        raise ValueError(f"x0 contains non-finite values: {x0.tolist()}")
+    x0 = _as_observation(x0)
+    for name, value in (("progress", progress), ("leakage_free", leakage_free), ("vectorized", vectorized)):
+        check_bool(name, value)
+    check_int("rounds", rounds, minimum=1)
+    check_int("simulations_per_round", simulations_per_round, minimum=10)
+    check_int("chains", chains, minimum=1)
+    if check_int("n_jobs", n_jobs) == 0:
+        raise ValueError("n_jobs must be a positive number of workers or negative (-1: all cores), got 0")
+    check_choice("sample_with", sample_with, ("auto", "rejection", "mcmc"))
+    if method != "snpe" and sample_with != "auto":
+        raise ValueError(f"sample_with={sample_with!r} applies to method='snpe' only; {method!r} always samples "
+                         "by slice sampling")
+    if train_config is not None and not isinstance(train_config, TrainConfig):
+        raise TypeError(f"train_config must be a TrainConfig or None, got {type(train_config).__name__}")
+    if method != "snl":
+        batch = (train_config or TrainConfig()).batch_size
+        if not 2 <= check_int("num_atoms", num_atoms) <= batch:
+            raise ValueError(f"num_atoms must be in [2, batch size {batch}] (each minibatch item is contrasted "
+                             f"with num_atoms - 1 others of its batch), got {num_atoms}")
+    if estimator_kwargs is not None and not isinstance(estimator_kwargs, dict):
+        raise TypeError(f"estimator_kwargs must be a dict or None, got {type(estimator_kwargs).__name__}")
+    check_seed(seed)
+    check_positive("propose_budget", propose_budget, allow_none=True)
+    if check_positive("max_failure_fraction", max_failure_fraction) > 1:
+        raise ValueError(f"max_failure_fraction must be in (0, 1], got {max_failure_fraction}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path or None, got {checkpoint!r}")
+    initial = None if initial is None else _as_pairs(initial, prior, x0)
     kwargs = dict(estimator_kwargs or {})
+    if method == "sre" and estimator is not None:
+        raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
+    if estimator is not None and estimator not in REGISTRY:  # before any simulation is spent
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(REGISTRY)}")
     if leakage_free:
         if method != "snpe":
             raise ValueError("leakage_free applies to method='snpe' (MCMC methods never leave the support)")
         if prior.bounds is None:
             raise ValueError(f"leakage_free needs a box prior; {prior!r} has no box support")
         estimator = estimator or "nsf"
+        if "bounds" not in inspect.signature(REGISTRY[estimator]).parameters:
+            raise ValueError(f"leakage_free needs an estimator with a box-supported variant ('nsf' or 'nsf_ar'); "
+                             f"estimator={estimator!r} has none")
         kwargs.setdefault("bounds", prior.bounds)
-    if method == "sre" and estimator is not None:
-        raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
-    if estimator is not None and estimator not in REGISTRY:  # before any simulation is spent
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(REGISTRY)}")
     capabilities = getattr(REGISTRY.get(estimator or ""), "capabilities", None)
     if method == "snl" and capabilities is not None and capabilities.log_prob == "ode":
         raise ValueError(f"method='snl' evaluates q(x0|θ) at every MCMC step, and estimator {estimator!r} computes "
@@ -105,5 +151,44 @@ def infer(
                          "or method='snpe'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
-                      chains=chains, sample_with=sample_with, progress=progress)
-    return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed)
+                      chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
+                      max_failure_fraction=max_failure_fraction, propose_budget=propose_budget)
+    return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
+
+
+def _as_observation(x0) -> torch.Tensor:
+    """x0 as a float (d_x,) tensor, detached from any graph."""
+    if isinstance(x0, torch.Tensor):
+        x0 = x0.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x0, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"x0 must be an array of numbers, got {x0!r}") from None
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"x0 must be one observation of shape (d_x,); got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"x0 contains non-finite values: {arr.tolist()}")
+    return torch.as_tensor(arr, dtype=torch.get_default_dtype())
+
+
+def _as_pairs(initial, prior, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``initial`` as float (θ (n, d), x (n, d_x)) tensors, checked against the prior and x0."""
+    if not isinstance(initial, (tuple, list)) or len(initial) != 2:
+        raise TypeError(f"initial must be a pair (theta, x), got {type(initial).__name__}")
+    theta, x = (torch.as_tensor(np.asarray(v.detach() if isinstance(v, torch.Tensor) else v, dtype=np.float64),
+                                dtype=torch.get_default_dtype()) for v in initial)
+    if theta.dim() != 2 or theta.shape[1] != prior.dim:
+        raise ValueError(f"initial θ has shape {tuple(theta.shape)}; expected (n, {prior.dim})")
+    if x.dim() != 2 or x.shape[1] != len(x0):
+        raise ValueError(f"initial x has shape {tuple(x.shape)}; expected (n, {len(x0)}) like x0")
+    if len(x) != len(theta):
+        raise ValueError(f"initial x has {len(x)} rows but θ has {len(theta)}")
+    outside = int((~prior.support_contains(theta)).sum())
+    if outside:
+        raise ValueError(f"{outside} initial θ lie outside the prior's support")
+    bad = int((~torch.isfinite(x).all(1)).sum())
+    if bad:
+        raise ValueError(f"{bad} initial x rows are not finite (failed runs): drop them first")
+    return theta, x

@@ -9,9 +9,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["Seed", "seed_sequence", "torch_generator", "spawn_int"]
+__all__ = ["Seed", "check_seed", "seed_sequence", "torch_generator", "spawn_int"]
 
 Seed = int | np.random.SeedSequence | np.random.Generator | torch.Generator | None
+
+
+def check_seed(seed: Seed) -> None:
+    """Raise the error ``seed_sequence`` would raise, without consuming a Generator's stream."""
+    if isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, a numpy/torch Generator or None, got {seed!r}")
+    if not isinstance(seed, (np.random.Generator, torch.Generator)):
+        seed_sequence(seed)
 
 
 def seed_sequence(seed: Seed) -> np.random.SeedSequence:

@@ -83,9 +83,10 @@ class History:
 
 
 def _mean_loss(loss_fn: Callable[..., Tensor], data: tuple[Tensor, ...], chunk: int = 4096) -> float:
-    total, n = 0.0, len(data[0])
-    for s in range(0, n, chunk):
-        total += float(loss_fn(*(d[s:s + chunk] for d in data)).sum())
+    # equal parts, never a remainder of one row: a contrastive loss needs >= 2 rows to contrast
+    n = len(data[0])
+    parts = -(-n // chunk)
+    total = sum(float(loss_fn(*piece).sum()) for piece in zip(*(d.tensor_split(parts) for d in data)))
     return total / n
 
 

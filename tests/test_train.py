@@ -75,3 +75,33 @@ def test_fit_reaches_true_conditional_nll(name):
         gap = float(-q.log_prob(y_test[:2000], c_test[:2000]).mean() + true_log_prob(y_test[:2000], c_test[:2000]).mean())
     print(f"{name}: held-out NLL gap {gap:.3f} nats")
     assert gap < 0.1
+
+
+def test_validation_of_a_contrastive_loss_never_sees_a_one_row_chunk():
+    """4,097 pairs at 4,096 rows per validation chunk used to leave a chunk of one row, which the
+    K-class contrastive loss (K >= 2) cannot score: 10 rounds × 4,097 simulations died after all
+    simulations were spent."""
+    from sbi_lite.losses import contrastive_loss
+    from sbi_lite.train import _mean_loss
+
+    theta, x = torch.randn(4097, 1), torch.randn(4097, 1)
+    score = lambda t, v: -(t - v).pow(2).sum(-1)  # noqa: E731
+    value = _mean_loss(lambda t, v: contrastive_loss(score, t, v, min(10, len(t))), (theta, x))
+    assert math.isfinite(value) and value > 0
+
+
+def test_the_best_validation_weights_are_restored():
+    """Training pushes μ up by exactly lr per step (Adam on a constant gradient); the validation
+    loss (μ − 0.103)² is best at μ = 0.10 (step 10) and worse after, so early stopping runs on to
+    step 13 and must hand back μ = 0.10, not the last iterate 0.13."""
+    module = torch.nn.Module()
+    module.mu = torch.nn.Parameter(torch.zeros(1))
+
+    def loss(v):
+        mu = module.mu.expand(len(v))
+        return -mu if module.training else (mu - 0.103) ** 2
+
+    h = train(module, loss, (torch.zeros(11, 1),), seed=0,
+              config=TrainConfig(learning_rate=0.01, batch_size=10, max_epochs=100, patience=3, clip_grad_norm=None))
+    assert h.epochs == 13 and h.best_epoch == 9
+    assert float(module.mu.detach()) == pytest.approx(0.10, abs=1e-6)

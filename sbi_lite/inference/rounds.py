@@ -9,15 +9,18 @@ Failed simulations are dropped and θ redrawn from the same proposal until the r
 from __future__ import annotations
 
 import math
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.methods import Method
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
@@ -44,7 +47,10 @@ class RoundConfig:
     thin: int = 10
     max_attempts: int = 10
     sample_with: str = "auto"
-    progress: bool = True
+    progress: bool | None = True
+    vectorized: bool = True
+    max_failure_fraction: float = 0.8
+    propose_budget: float | None = 600.0
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -52,6 +58,14 @@ class RoundConfig:
                              f"{self.simulations_per_round}")
         if self.num_atoms < 2:
             raise ValueError(f"num_atoms must be >= 2, got {self.num_atoms}")
+        if not 0 < self.max_failure_fraction <= 1:
+            raise ValueError(f"max_failure_fraction must be in (0, 1], got {self.max_failure_fraction}")
+
+    def fingerprint(self) -> dict[str, str]:
+        """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
+        keep = ("rounds", "simulations_per_round", "num_atoms", "estimator", "estimator_kwargs", "train", "chains",
+                "thin", "max_attempts", "sample_with", "vectorized")
+        return {k: repr(getattr(self, k)) for k in keep}
 
 
 @dataclass
@@ -70,14 +84,36 @@ class RoundStore:
     def all(self) -> tuple[Tensor, Tensor]:
         return torch.cat(self.theta), torch.cat(self.x)
 
+    def state(self) -> dict[str, Tensor]:
+        return {"theta": torch.cat(self.theta), "x": torch.cat(self.x), "round": torch.cat(self.round)}
 
-def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: int, cfg: RoundConfig):
-    """n successful simulations, redrawing θ for failed runs.
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor]) -> RoundStore:
+        return cls([state["theta"]], [state["x"]], [state["round"]])
 
-    Returns θ (n, d), x (n, d_x), the number of failed runs, and seconds spent proposing and
-    simulating.
-    """
-    thetas, xs, failed, drawn, errors = [], [], 0, 0, {}
+
+@dataclass
+class RoundSimulations:
+    """One round's successful pairs and what it cost to get them."""
+
+    theta: Tensor
+    x: Tensor
+    failed: int
+    errors: dict[str, int]
+    messages: dict[str, str]
+    seconds_propose: float
+    seconds_simulate: float
+
+    def reasons(self) -> str:
+        """Failure reasons for the history: ``"ValueError x12 (negative rate); non-finite output x3"``."""
+        return "; ".join(f"{k} x{v}" + (f" ({self.messages[k]})" if k in self.messages else "")
+                         for k, v in self.errors.items())
+
+
+def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: int, cfg: RoundConfig) -> RoundSimulations:
+    """n successful simulations, redrawing θ for failed runs; stops with the reasons when more than
+    ``cfg.max_failure_fraction`` of the runs fail."""
+    thetas, xs, failed, drawn, errors, messages = [], [], 0, 0, {}, {}
     t_propose = t_simulate = 0.0
     for attempt in range(cfg.max_attempts):
         need = n - sum(len(t) for t in thetas)
@@ -88,7 +124,8 @@ def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: in
         t0 = time.perf_counter()
         theta = propose(ask)
         t_propose += time.perf_counter() - t0
-        sims = simulate(simulator, theta, seed=seed + attempt, n_jobs=cfg.n_jobs, progress=cfg.progress)
+        sims = simulate(simulator, theta, seed=seed + attempt, n_jobs=cfg.n_jobs, progress=cfg.progress,
+                        vectorized=cfg.vectorized)
         t_simulate += sims.seconds
         ok_theta, ok_x = sims.valid()
         thetas.append(ok_theta[:need])
@@ -97,27 +134,61 @@ def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: in
         drawn += ask
         for k, v in sims.errors.items():
             errors[k] = errors.get(k, 0) + v
+        for k, v in sims.messages.items():
+            messages.setdefault(k, v)
+        if drawn >= 20 and failed / drawn > cfg.max_failure_fraction:
+            break
     got = sum(len(t) for t in thetas)
     if got < n:
+        detail = "; ".join(f"{k} x{v}" + (f": {messages[k]}" if k in messages else "") for k, v in errors.items())
         raise RuntimeError(
-            f"only {got} of {n} simulations succeeded after {cfg.max_attempts} attempts "
-            f"(failure fraction {failed / max(drawn, 1):.1%}, {errors})")
-    return torch.cat(thetas), torch.cat(xs), failed, t_propose, t_simulate
+            f"only {got} of {n} simulations succeeded ({drawn} runs, failure fraction {failed / max(drawn, 1):.1%}, "
+            f"max_failure_fraction {cfg.max_failure_fraction}); reasons: {detail}")
+    return RoundSimulations(torch.cat(thetas), torch.cat(xs), failed, errors, messages, t_propose, t_simulate)
 
 
-def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed) -> Posterior:
-    """Run ``cfg.rounds`` rounds of ``method``; return the last posterior with its history."""
+def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed, *,
+               initial: tuple[Tensor, Tensor] | None = None, checkpoint=None) -> Posterior:
+    """Run ``cfg.rounds`` rounds of ``method``; return the last posterior with its history.
+
+    ``initial`` pairs (θ from the prior) stand for round 1's simulations: round 1 only tops them
+    up to ``simulations_per_round``. With ``checkpoint`` (a path) the run is saved after every
+    round and, when the file exists, resumed from it.
+    """
     from tqdm.auto import tqdm
 
-    seeds = np.random.SeedSequence(spawn_int(seed)).generate_state(4 * cfg.rounds + 2, np.uint32)
-    net = None
-    posterior: Posterior | None = None
-    sampler: SliceSampler | None = None
-    store = RoundStore()
-    rows = []
+    saved = read_checkpoint(checkpoint) if checkpoint is not None else None
+    fixed_seed = isinstance(seed, (int, np.integer))
+    root = int(saved["root"]) if saved is not None and not fixed_seed else spawn_int(seed)
+    fingerprint = {"method": method.name, "seed": repr(int(seed)) if fixed_seed else "fresh", "x0": repr(x0.tolist()),
+                   "prior": repr(prior), "initial": repr(None if initial is None else len(initial[0])),
+                   **cfg.fingerprint()}
+    if saved is not None:
+        check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
+    seeds = np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 2, np.uint32)
     gen = torch.Generator().manual_seed(int(seeds[-1]))
-    for r in tqdm(range(cfg.rounds), desc=f"{method.name} rounds", disable=not cfg.progress):
-        s_sim, s_train, s_prop, s_net = (int(v) for v in seeds[4 * r:4 * r + 4])
+    # every mistake that can be found before round 1 is found now: the estimator's hyperparameters,
+    # and the simulator's output size on one prior draw
+    net = _build(method, prior, x0, cfg, int(seeds[3]))
+    _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
+    store, rows, sampler, start = RoundStore(), [], None, 0
+    if saved is not None:
+        store, rows, start = RoundStore.from_state(saved["store"]), list(saved["rows"]), int(saved["round"])
+        net.load_state_dict(saved["net"])
+        gen.set_state(saved["generator"])
+    elif initial is not None:
+        store.add(*initial, 0)
+    posterior: Posterior | None = None
+    if start:
+        if saved["sampler"]:  # the chains continue where they were, not from fresh prior draws
+            sampler = SliceSampler(method.potential(net, prior, x0), saved["sampler"]["chains"])
+            sampler.load_state(saved["sampler"])
+        posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
+    warned = False
+    train_cfg = cfg.train or method.train_config(net)
+    for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not _progress(cfg.progress),
+                  initial=start, total=cfg.rounds):
+        s_sim, s_train, s_prop, _ = (int(v) for v in seeds[4 * r:4 * r + 4])
         t0 = time.perf_counter()
         if posterior is None:
             def propose(m):
@@ -128,38 +199,91 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)
         t_setup = time.perf_counter() - t0  # the truncated prior's 10,000 posterior draws count as proposing
-        theta, x, failed, t_prop, t_sim = _simulate_full(simulator, propose, cfg.simulations_per_round, s_sim, cfg)
-        t_prop += t_setup
+        evaluations = sampler.evaluations if sampler is not None else 0
+        need = cfg.simulations_per_round - (len(initial[0]) if r == 0 and initial is not None else 0)
+        sims = _simulate_full(simulator, propose, need, s_sim, cfg) if need > 0 else None
+        if sampler is not None:  # the posterior sampled copies: go on from its chains, where the proposals left them
+            sampler = posterior.sampler
+        evaluations = sampler.evaluations - evaluations if sampler is not None else 0
+        t_prop = t_setup + (sims.seconds_propose if sims else 0.0)
         direct = isinstance(posterior, DirectPosterior)
         acceptance = posterior.last_acceptance if direct else math.nan
         proposal = ("prior" if posterior is None else "truncated prior" if direct and not method.contrastive(net)
                     else posterior.last_method if direct else "mcmc")
-        if r == 0 and x.shape[1] != x0.shape[0]:
-            raise ValueError(f"x0 has {x0.shape[0]} entries but the simulator returns {x.shape[1]}")
-        store.add(theta, x, r)
-        if net is None:
-            net = method.build(prior, x.shape[1], cfg.estimator, s_net, **cfg.estimator_kwargs)
-            method.standardize(net, prior, theta, x)
-            train_cfg = cfg.train or method.train_config(net)
+        if sims is not None:
+            store.add(sims.theta, sims.x, r)
+            warned = warned or _warn_exceptions(sims, r)
+        if r == 0:
+            method.standardize(net, prior, *store.all())
         t1 = time.perf_counter()
-        hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train)
+        hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train,
+                     progress=_progress(cfg.progress))
         t2 = time.perf_counter()
-        spec = method.spec(prior, x.shape[1], cfg.estimator, cfg.estimator_kwargs)
-        if method.direct:
-            posterior = DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains, spec=spec)
-        else:
-            potential = method.potential(net, prior, x0)
-            if sampler is None:
-                init = _initial_points(prior, potential, cfg.chains, gen)
-                sampler = SliceSampler(potential, init, seed=s_prop)
-            else:
-                sampler = posterior.sampler  # a copy of the last posterior's chains, where this round's proposals left them
-                sampler.set_potential(potential)
-            posterior = MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec)
-        rows.append({"round": r + 1, "proposal": proposal, "simulations": len(theta), "failed": failed, "epochs": hist.epochs,
-                     "best_validation_loss": hist.best_validation_loss, "acceptance_rate": acceptance,
-                     "seconds_propose": t_prop, "seconds_simulate": t_sim, "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
+        posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, s_prop)
+        rows.append({"round": r + 1, "proposal": proposal, "simulations": len(sims.theta) if sims else 0,
+                     "failed": sims.failed if sims else 0, "failure_reasons": sims.reasons() if sims else "",
+                     "epochs": hist.epochs, "best_validation_loss": hist.best_validation_loss,
+                     "acceptance_rate": acceptance,
+                     "potential_evaluations": evaluations,
+                     "propose_over_budget": cfg.propose_budget is not None and t_prop > cfg.propose_budget,
+                     "seconds_propose": t_prop, "seconds_simulate": sims.seconds_simulate if sims else 0.0,
+                     "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
+        if checkpoint is not None:
+            write_checkpoint(checkpoint, {"root": root, "fingerprint": fingerprint, "round": r + 1,
+                                          "store": store.state(), "rows": rows, "net": net.state_dict(),
+                                          "generator": gen.get_state(),
+                                          "sampler": sampler.state() if sampler is not None else {}})
     return posterior.with_history(pd.DataFrame(rows))
+
+
+def _progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def _build(method: Method, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int) -> nn.Module:
+    """The network, built before any simulation so that a bad hyperparameter costs nothing."""
+    name = cfg.estimator or method.default_estimator or "classifier"
+    try:
+        return method.build(prior, len(x0), cfg.estimator, seed, **cfg.estimator_kwargs)
+    except TypeError as e:
+        raise ValueError(f"estimator_kwargs={cfg.estimator_kwargs!r} do not fit the {name!r} estimator: {e}") from None
+
+
+def _check_output_size(simulator, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int) -> None:
+    """One simulation at one prior draw: x0 must have the simulator's output size. A failed probe
+    run proves nothing and is let pass (round 1 checks again)."""
+    theta = prior.sample((1,), generator=torch.Generator().manual_seed(seed))
+    try:
+        sims = simulate(simulator, theta, seed=seed, progress=False, vectorized=cfg.vectorized)
+    except RuntimeError:  # the run raised: a failure, not a shape
+        return
+    if sims.x.shape[1] != x0.shape[0]:
+        raise ValueError(f"x0 has {x0.shape[0]} entries but the simulator returns {sims.x.shape[1]} "
+                         f"(at θ = {theta[0].tolist()})")
+
+
+def _posterior(method: Method, net, prior: Prior, x0: Tensor, cfg: RoundConfig, sampler: SliceSampler | None,
+               gen: torch.Generator, seed: int) -> tuple[Posterior, SliceSampler | None]:
+    """The posterior of the network as trained now; MCMC chains persist across rounds."""
+    spec = method.spec(prior, len(x0), cfg.estimator, cfg.estimator_kwargs)
+    if method.direct:
+        return DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains, spec=spec), sampler
+    potential = method.potential(net, prior, x0)
+    if sampler is None:
+        sampler = SliceSampler(potential, _initial_points(prior, potential, cfg.chains, gen), seed=seed)
+    else:
+        sampler.set_potential(potential)
+    sampler.budget_seconds = cfg.propose_budget
+    return MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec), sampler
+
+
+def _warn_exceptions(sims: RoundSimulations, r: int) -> bool:
+    """Warn (once per run) that the simulator raised; the history's ``failure_reasons`` has the rest."""
+    raised = {k: v for k, v in sims.errors.items() if k != "non-finite output"}
+    if raised:
+        warnings.warn(f"the simulator raised in round {r + 1}: {sims.reasons()}; those θ were redrawn. "
+                      "Every round's reasons are in posterior.history['failure_reasons'].", stacklevel=4)
+    return bool(raised)
 
 
 def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator, *, tail: float = 1e-3,

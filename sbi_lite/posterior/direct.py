@@ -170,7 +170,7 @@ class DirectPosterior(Posterior):
         settings = {"sample_with": self.sample_with, "max_draws_factor": self.max_draws_factor,
                     "min_acceptance": self.min_acceptance, "chains": self.chains, "mass_draws": self.mass_draws}
         state = {"log_mass": self._log_mass,
-                 "mcmc": None if self._mcmc_start is None else self._mcmc_start.state_dict()}
+                 "mcmc": None if self._mcmc_start is None else self._mcmc_start.state()}
         return "direct", self.estimator, settings, state
 
     def _restore(self, state: dict[str, Any]) -> None:

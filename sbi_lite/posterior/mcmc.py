@@ -125,4 +125,4 @@ class MCMCPosterior(Posterior):
             raise ValueError(f"only a NetworkPotential can be saved; this posterior's potential is a "
                              f"{type(self.potential).__name__}")
         # the warmed snapshot, so that a loaded posterior's seeded draws need no recomputation
-        return "mcmc", self.potential.net, {"thin": self.thin}, {"sampler": self._warmed().state_dict()}
+        return "mcmc", self.potential.net, {"thin": self.thin}, {"sampler": self._warmed().state()}

@@ -9,6 +9,8 @@ restart from it, so that its draws are a function of a seed.
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -32,6 +34,8 @@ class SliceSampler:
         burn_in: sweeps discarded whenever the target changes (including the first).
         max_step_out: bracket expansions per side.
         seed: random stream.
+        budget_seconds: a ``sample`` call that runs longer says so once, in a warning with its
+            progress and an estimate of the time still to go (None: never).
 
     Example:
         >>> sampler = SliceSampler(lambda t: -0.5 * t.pow(2).sum(-1), torch.zeros(8, 2), seed=0)
@@ -40,7 +44,8 @@ class SliceSampler:
     """
 
     def __init__(self, potential: Potential, init: Tensor, *, width: float = 0.01, tune: int = 50,
-                 burn_in: int = 200, max_step_out: int = 50, seed: Seed = None):
+                 burn_in: int = 200, max_step_out: int = 50, seed: Seed = None,
+                 budget_seconds: float | None = None):
         self.potential = potential
         self.chains = init.detach().clone()
         self.evaluations = 0
@@ -53,6 +58,26 @@ class SliceSampler:
         self.generator = torch_generator(seed)
         self.tuned = False
         self.needs_burn_in = True
+        self.budget_seconds = budget_seconds
+        self._call: tuple[float, int, bool] = (0.0, 0, False)  # this sample call: start time, sweeps planned, warned
+        self._done = 0  # sweeps made in this sample call
+
+    def state(self) -> dict[str, Any]:
+        """Everything that determines the chains' future, as tensors and plain values (a
+        checkpoint; ``torch.load(weights_only=True)`` reads it)."""
+        return {"chains": self.chains.clone(), "log_p": self.log_p.clone(), "widths": self.widths.clone(),
+                "tuned": self.tuned, "needs_burn_in": self.needs_burn_in, "tune": self.tune,
+                "burn_in": self.burn_in, "max_step_out": self.max_step_out, "evaluations": self.evaluations,
+                "budget_seconds": self.budget_seconds, "generator": self.generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from ``state()``: same chains, widths and random stream (the potential stays)."""
+        self.chains = state["chains"].clone()
+        self.log_p = self._eval(self.chains)
+        self.widths = state["widths"].clone()
+        self.tuned, self.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
+        self.evaluations = int(state["evaluations"])
+        self.generator = torch.Generator().set_state(state["generator"])
 
     def set_potential(self, potential: Potential) -> None:
         """Change the target; the chains stay where they are and burn in on the next call."""
@@ -65,22 +90,16 @@ class SliceSampler:
 
     def copy(self) -> SliceSampler:
         """An independent sampler with the same potential, state and random stream position."""
-        return SliceSampler.from_state(self.potential, self.state_dict())
-
-    def state_dict(self) -> dict[str, Any]:
-        """The full state as tensors, bools and ints (``torch.load(weights_only=True)`` reads it)."""
-        return {"chains": self.chains.clone(), "log_p": self.log_p.clone(), "widths": self.widths.clone(),
-                "tuned": self.tuned, "needs_burn_in": self.needs_burn_in, "tune": self.tune,
-                "burn_in": self.burn_in, "max_step_out": self.max_step_out, "evaluations": self.evaluations,
-                "generator": self.generator.get_state()}
+        return SliceSampler.from_state(self.potential, self.state())
 
     @classmethod
     def from_state(cls, potential: Potential, state: dict[str, Any]) -> SliceSampler:
-        """Rebuild a sampler from ``state_dict()`` output without evaluating the potential.
+        """A sampler continuing from ``state()``, without evaluating the potential (its values
+        at the chains come from the state).
 
         Example:
             >>> s = SliceSampler(lambda t: -0.5 * t.pow(2).sum(-1), torch.zeros(4, 1), seed=0, burn_in=5)
-            >>> t = SliceSampler.from_state(s.potential, s.state_dict())
+            >>> t = SliceSampler.from_state(s.potential, s.state())
             >>> torch.equal(s.sample(8), t.sample(8))
             True
         """
@@ -89,9 +108,9 @@ class SliceSampler:
         new.chains, new.log_p, new.widths = (state[k].clone() for k in ("chains", "log_p", "widths"))
         new.tuned, new.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
         new.tune, new.burn_in, new.max_step_out = int(state["tune"]), int(state["burn_in"]), int(state["max_step_out"])
-        new.evaluations = int(state["evaluations"])
-        new.generator = torch.Generator()
-        new.generator.set_state(state["generator"].clone())
+        new.evaluations, new.budget_seconds = int(state["evaluations"]), state["budget_seconds"]
+        new.generator = torch.Generator().set_state(state["generator"].clone())
+        new._call, new._done = (0.0, 0, False), 0
         return new
 
     def _eval(self, theta: Tensor) -> Tensor:
@@ -142,17 +161,43 @@ class SliceSampler:
         """One update of every coordinate, in a freshly shuffled order, for all chains."""
         for j in torch.randperm(self.chains.shape[1], generator=self.generator).tolist():
             self._update(j, None if tuning is None else tuning[j])
+        self._done += 1
 
     def run(self, sweeps: int) -> None:
         for _ in range(sweeps):
             self.sweep()
+            self._check_budget()
+
+    def _check_budget(self) -> None:
+        start, planned, warned = self._call
+        if warned or self.budget_seconds is None or planned == 0:
+            return
+        elapsed = time.perf_counter() - start
+        if elapsed > self.budget_seconds:
+            done = self._done
+            warnings.warn(
+                f"slice sampling has run {elapsed:.0f} s, over its budget of {self.budget_seconds:.0f} s: {done} of "
+                f"{planned} sweeps over {len(self.chains)} chains ({self.evaluations:,} potential evaluations so far), "
+                f"about {elapsed / max(done, 1) * (planned - done):.0f} s to go. The potential is expensive: use "
+                "fewer chains, a cheaper estimator, or fewer draws.", RuntimeWarning, stacklevel=2)
+            self._call = (start, planned, True)
+
+    def _begin_call(self, sweeps: int) -> None:
+        """Start the budget clock for a call that makes ``sweeps`` sweeps after any warm-up due."""
+        planned = (0 if self.tuned else self.tune) + (self.burn_in if self.needs_burn_in else 0) + sweeps
+        self._call, self._done = (time.perf_counter(), planned, False), 0
 
     def warm_up(self) -> None:
         """Tune the widths (once in the sampler's life) and burn in (once per target), if still due."""
+        self._begin_call(0)
+        self._prepare()
+
+    def _prepare(self) -> None:
         if not self.tuned:
             tuning: list[list[Tensor]] = [[] for _ in range(self.chains.shape[1])]
             for _ in range(self.tune):
                 self.sweep(tuning)
+                self._check_budget()
                 self.widths = torch.stack([torch.stack(t).mean() for t in tuning])
             self.tuned = True
         if self.needs_burn_in:
@@ -164,9 +209,10 @@ class SliceSampler:
 
         Returns (n, d), or (C, n / C, d) with ``per_chain`` (for R-hat and ESS).
         """
-        self.warm_up()
         c = len(self.chains)
         draws = -(-n // c)
+        self._begin_call(draws * thin)
+        self._prepare()
         kept = []
         for _ in range(draws):
             self.run(thin)

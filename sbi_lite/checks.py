@@ -1,0 +1,47 @@
+"""Argument checks shared by the public entry points: every error names the argument and the
+value, and is raised before any simulation is spent."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable
+
+__all__ = ["check_int", "check_bool", "check_choice", "check_positive"]
+
+
+def check_int(name: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an int (bools and floats refused), at least ``minimum``.
+
+    Example:
+        >>> check_int("rounds", 3, minimum=1)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (a numpy bool too); 0/1 and strings are refused."""
+    if type(value).__name__ not in ("bool", "bool_"):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``."""
+    choices = list(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    """``value`` as a float > 0 (or None where allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or value != value:
+        raise ValueError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
+    return float(value)
