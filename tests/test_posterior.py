@@ -223,3 +223,14 @@ def test_ode_estimators_are_never_slice_sampled_and_normalised_cheaply():
     post.log_prob(torch.zeros(3, 1))
     post.log_prob(torch.ones(3, 1))
     assert kept.drawn == MASS_DRAWS["ode"] == 2_000 and kept.evaluated == 6
+
+
+def test_infer_refuses_mcmc_on_an_ode_estimator_before_simulating():
+    from sbi_lite import infer
+
+    def never(theta):
+        raise AssertionError("simulated")
+
+    with pytest.raises(ValueError, match="sample_with='mcmc' slice-samples .*'diffusion' .*ODE solve"):
+        infer(never, BoxUniform(-torch.ones(2), torch.ones(2)), [0.0, 0.0], estimator="diffusion", sample_with="mcmc",
+              progress=False)
