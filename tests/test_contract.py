@@ -29,7 +29,7 @@ def _seeded():
 def make(name, opts, noise, d, c=3, seed=0):
     if "bounds" in opts:
         opts = {**opts, "bounds": (opts["bounds"][0].expand(d), opts["bounds"][1].expand(d))}
-    q = build(name, d, c, **opts)
+    q = build(name, d, c, seed=seed, **opts)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # move away from the near-identity initialisation
         for p in q.parameters():
@@ -80,7 +80,8 @@ def test_determinism_context_and_save_load(name, opts, noise, tol, tmp_path):
     assert torch.equal(q.log_prob(y, c), q.log_prob(y, c))  # eval-mode log_prob is a function of (y, c)
     assert not torch.allclose(q.log_prob(y, c), q.log_prob(y, c.flip(0)))
     torch.save(q.state_dict(), tmp_path / "q.pt")
-    r = make(name, opts, noise, d, seed=99)
+    r = make(name, opts, noise, d, seed=99)  # other initial weights: the load must carry every one over
+    assert not torch.allclose(q.log_prob(y, c), r.log_prob(y, c))
     r.load_state_dict(torch.load(tmp_path / "q.pt"))
     assert torch.equal(q.log_prob(y, c), r.log_prob(y, c))
 

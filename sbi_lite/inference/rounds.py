@@ -12,7 +12,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -27,6 +27,8 @@ from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler, rejection_sample
 from sbi_lite.seeding import spawn_int
 from sbi_lite.simulate import simulate
+from sbi_lite.simulate_backends import resolve_n_jobs
+from sbi_lite.simulate_dask import dask_client
 from sbi_lite.train import TrainConfig, train
 
 __all__ = ["RoundConfig", "RoundStore", "run_rounds"]
@@ -49,6 +51,9 @@ class RoundConfig:
     sample_with: str = "auto"
     progress: bool | None = True
     vectorized: bool = True
+    backend: str | None = None
+    cluster: object = None  # with backend="dask": an address or a distributed.Client
+    simulation_timeout: float | None = None
     max_failure_fraction: float = 0.8
     propose_budget: float | None = 600.0
 
@@ -60,6 +65,11 @@ class RoundConfig:
             raise ValueError(f"num_atoms must be >= 2, got {self.num_atoms}")
         if not 0 < self.max_failure_fraction <= 1:
             raise ValueError(f"max_failure_fraction must be in (0, 1], got {self.max_failure_fraction}")
+
+    def simulate_options(self) -> dict:
+        """The arguments of ``simulate`` that say where and how the simulator runs."""
+        return dict(n_jobs=self.n_jobs, backend=self.backend, cluster=self.cluster, timeout=self.simulation_timeout,
+                    vectorized=self.vectorized)
 
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
@@ -124,8 +134,7 @@ def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: in
         t0 = time.perf_counter()
         theta = propose(ask)
         t_propose += time.perf_counter() - t0
-        sims = simulate(simulator, theta, seed=seed + attempt, n_jobs=cfg.n_jobs, progress=cfg.progress,
-                        vectorized=cfg.vectorized)
+        sims = simulate(simulator, theta, seed=seed + attempt, progress=cfg.progress, **cfg.simulate_options())
         t_simulate += sims.seconds
         ok_theta, ok_x = sims.valid()
         thetas.append(ok_theta[:need])
@@ -155,6 +164,14 @@ def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundCo
     up to ``simulations_per_round``. With ``checkpoint`` (a path) the run is saved after every
     round and, when the file exists, resumed from it.
     """
+    if cfg.backend == "dask":  # one client (and LocalCluster, if none is given) for the whole run
+        with dask_client(cfg.cluster, resolve_n_jobs(cfg.n_jobs)) as client:
+            return _run_rounds(simulator, prior, x0, method, replace(cfg, cluster=client), seed, initial, checkpoint)
+    return _run_rounds(simulator, prior, x0, method, cfg, seed, initial, checkpoint)
+
+
+def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed, initial,
+                checkpoint) -> Posterior:
     from tqdm.auto import tqdm
 
     saved = read_checkpoint(checkpoint) if checkpoint is not None else None
@@ -250,11 +267,12 @@ def _build(method: Method, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int
 
 
 def _check_output_size(simulator, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int) -> None:
-    """One simulation at one prior draw: x0 must have the simulator's output size. A failed probe
-    run proves nothing and is let pass (round 1 checks again)."""
+    """One simulation at one prior draw, where the run's simulations will run (so an unpicklable
+    simulator or an unreachable cluster is reported now): x0 must have the simulator's output size.
+    A failed probe run proves nothing and is let pass (round 1 checks again)."""
     theta = prior.sample((1,), generator=torch.Generator().manual_seed(seed))
     try:
-        sims = simulate(simulator, theta, seed=seed, progress=False, vectorized=cfg.vectorized)
+        sims = simulate(simulator, theta, seed=seed, progress=False, **cfg.simulate_options())
     except RuntimeError:  # the run raised: a failure, not a shape
         return
     if sims.x.shape[1] != x0.shape[0]:
