@@ -162,11 +162,12 @@ def _posteriors_2d():
     from sbi_lite.inference import METHODS
 
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
-    normal = TorchPrior(torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2)))  # unbounded: ±inf is "real"
+    normal = TorchPrior(torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2)))  # ±inf counts as "real"
     likelihood = build("maf", 1, 2, hidden=8, num_transforms=1)  # SNL: q(x|θ)
     pot = METHODS["snl"].potential(likelihood, prior, torch.zeros(1))
     return {"direct": DirectPosterior(build("maf", 2, 1, hidden=8, num_transforms=1), prior, torch.zeros(1)),
-            "direct_normal_prior": DirectPosterior(build("maf", 2, 1, hidden=8, num_transforms=1), normal, torch.zeros(1)),
+            "direct_normal_prior": DirectPosterior(build("maf", 2, 1, hidden=8, num_transforms=1), normal,
+                                                   torch.zeros(1)),
             "snl": MCMCPosterior(pot, prior, torch.zeros(1), SliceSampler(pot, torch.zeros(4, 2), seed=0, burn_in=5),
                                  thin=1)}
 
@@ -175,7 +176,8 @@ def _posteriors_2d():
 def test_posterior_arguments_are_checked_and_named(kind):
     post = _posteriors_2d()[kind]
     for bad in (torch.zeros(4, 1), torch.zeros(3), torch.zeros(2, 2, 2)):
-        with pytest.raises(ValueError, match=re.escape(f"theta must have shape (B, 2) or (2,); got {tuple(bad.shape)}")):
+        expected = f"theta must have shape (B, 2) or (2,); got {tuple(bad.shape)}"
+        with pytest.raises(ValueError, match=re.escape(expected)):
             post.log_prob(bad)
     theta = torch.tensor([[0.5, 0.5], [math.inf, -math.inf], [math.nan, 0.0], [0.0, math.inf], [40.0, 0.0]])
     lp = post.log_prob(theta)

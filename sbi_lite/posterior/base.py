@@ -170,7 +170,8 @@ class Posterior(ABC):
         try:
             json.dumps(self.spec)
         except TypeError as e:
-            raise ValueError(f"cannot save: estimator_kwargs {self.spec['estimator_kwargs']!r} are not JSON data ({e})") from e
+            raise ValueError(f"cannot save: estimator_kwargs {self.spec['estimator_kwargs']!r} are not JSON data "
+                             f"({e})") from e
         kind, net, settings, state = self._save_parts()
         config = {"posterior": kind, "spec": self.spec, "settings": settings}
         fmt.write(path, config, net.state_dict(), self.prior, self._x0, self._history, state)

@@ -73,8 +73,9 @@ class DirectPosterior(Posterior):
         kind = getattr(estimator, "capabilities", Capabilities()).log_prob
         self._ode = kind == "ode"
         if sample_with == "mcmc" and self._ode:
-            raise ValueError(f"sample_with='mcmc' needs a cheap log-density, but {type(estimator).__name__} computes it "
-                             "by an ODE solve (capabilities.log_prob='ode'); use sample_with='rejection' or 'auto'")
+            raise ValueError(f"sample_with='mcmc' needs a cheap log-density, but {type(estimator).__name__} "
+                             "computes it by an ODE solve (capabilities.log_prob='ode'); use "
+                             "sample_with='rejection' or 'auto'")
         self.estimator = estimator
         self.sample_with, self.max_draws_factor, self.min_acceptance = sample_with, max_draws_factor, min_acceptance
         self.chains = check_count(chains, "chains")

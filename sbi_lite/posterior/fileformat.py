@@ -55,7 +55,7 @@ def _encode_distribution(dist: D.Distribution) -> dict[str, Any]:
         return {"type": name, "ndims": dist.reinterpreted_batch_ndims, "base": _encode_distribution(dist.base_dist)}
     if name in _DISTRIBUTIONS and type(dist) is getattr(D, name):
         return {"type": name, **{k: getattr(dist, k).detach().clone() for k in _DISTRIBUTIONS[name]}}
-    raise ValueError(f"cannot save a prior wrapping torch.distributions {type(dist).__module__}.{type(dist).__qualname__}: "
+    raise ValueError(f"cannot save a prior wrapping {type(dist).__module__}.{type(dist).__qualname__}: "
                      f"only {sorted(_DISTRIBUTIONS) + ['Independent']} are saved (by their parameters)")
 
 

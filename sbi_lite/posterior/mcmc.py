@@ -66,8 +66,8 @@ class MCMCPosterior(Posterior):
         >>> prior = BoxUniform([-3.0], [3.0])
         >>> def potential(t):
         ...     return -0.5 * t[:, 0] ** 2 + prior.log_prob(t)
-        >>> post = MCMCPosterior(potential, prior, torch.zeros(1), SliceSampler(potential, torch.zeros(4, 1), burn_in=5),
-        ...                      thin=1)
+        >>> sampler = SliceSampler(potential, torch.zeros(4, 1), burn_in=5)
+        >>> post = MCMCPosterior(potential, prior, torch.zeros(1), sampler, thin=1)
         >>> torch.equal(post.sample(8, seed=0), post.sample(8, seed=0))
         True
     """
