@@ -166,6 +166,9 @@ def infer(
         raise ValueError(f"method='snl' evaluates q(x0|θ) at every MCMC step, and estimator {estimator!r} computes "
                          "its log-density by an ODE solve (hundreds of network calls each); use a flow or 'aem', "
                          "or method='snpe'")
+    if sample_with == "mcmc" and capabilities is not None and capabilities.log_prob == "ode":
+        raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
+                         "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,

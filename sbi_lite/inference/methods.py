@@ -10,18 +10,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
 from sbi_lite.density import build
 from sbi_lite.losses import contrastive_loss
+from sbi_lite.posterior import NetworkPotential
 from sbi_lite.priors import Prior
 from sbi_lite.ratio import RatioEstimator
 from sbi_lite.train import TrainConfig
 
-__all__ = ["Method", "METHODS"]
+__all__ = ["Method", "METHODS", "build_network"]
+
+
+def _plain(value: Any) -> Any:
+    """Tensors (and tuples of them, e.g. ``bounds``) as nested lists, for a JSON spec."""
+    if isinstance(value, Tensor):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def build_network(spec: dict[str, Any], seed: int = 0) -> nn.Module:
+    """The untrained network that ``Method.spec`` describes (a loaded posterior then takes its
+    weights, and any seed-drawn permutations, from a state dict).
+
+    Example:
+        >>> from sbi_lite import BoxUniform
+        >>> spec = METHODS["snl"].spec(BoxUniform([0.0], [1.0]), 3, "nsf", {"hidden": 8})
+        >>> (spec["input_dim"], spec["context_dim"]), build_network(spec).input_dim
+        ((3, 1), 3)
+    """
+    kwargs = spec["estimator_kwargs"]
+    if spec["method"] != "sre":
+        return build(spec["estimator"], spec["input_dim"], spec["context_dim"], seed=seed, **kwargs)
+    with torch.random.fork_rng(devices=[]):  # the initial weights follow the seed, not the global RNG
+        torch.manual_seed(seed)
+        return RatioEstimator(spec["input_dim"], spec["context_dim"], **kwargs)
 
 
 @dataclass(frozen=True)
@@ -41,15 +71,16 @@ class Method:
     direct: bool
 
     def build(self, prior: Prior, x_dim: int, estimator: str | None, seed: int, **kwargs) -> nn.Module:
+        """This method's network, built from ``spec`` so that a saved recipe cannot drift from it."""
+        return build_network(self.spec(prior, x_dim, estimator, kwargs), seed)
+
+    def spec(self, prior: Prior, x_dim: int, estimator: str | None, estimator_kwargs: dict) -> dict[str, Any]:
+        """What ``build`` makes, as JSON-able data (method, estimator name, its keyword arguments
+        and the network's input/context dimensions): a saved posterior's recipe for its network."""
         d = prior.dim
-        if self.name == "sre":
-            with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG untouched
-                torch.manual_seed(seed)
-                return RatioEstimator(d, x_dim, **kwargs)
-        name = estimator or self.default_estimator
-        if self.name == "snpe":
-            return build(name, d, x_dim, seed=seed, **kwargs)
-        return build(name, x_dim, d, seed=seed, **kwargs)
+        return {"method": self.name, "estimator": None if self.name == "sre" else estimator or self.default_estimator,
+                "estimator_kwargs": _plain(dict(estimator_kwargs)),
+                "input_dim": x_dim if self.name == "snl" else d, "context_dim": d if self.name == "snl" else x_dim}
 
     def train_config(self, net: nn.Module) -> TrainConfig:
         """The paper's settings with this method's clipping and the estimator's declared EMA."""
@@ -85,14 +116,9 @@ class Method:
         truncated-prior proposals (``truncated_proposal``), under which that loss stays valid."""
         return getattr(net, "capabilities", None) is None or net.capabilities.log_prob == "exact"
 
-    def potential(self, net: nn.Module, prior: Prior, x0: Tensor) -> Callable[[Tensor], Tensor]:
+    def potential(self, net: nn.Module, prior: Prior, x0: Tensor) -> NetworkPotential:
         """θ (B, d) -> unnormalised log posterior (B,) at x0 (MCMC methods)."""
-        def log_target(theta: Tensor) -> Tensor:
-            x = x0.expand(len(theta), -1)
-            term = net.log_prob(x, theta) if self.name == "snl" else net.log_ratio(theta, x)
-            lp = prior.log_prob(theta)
-            return torch.where(torch.isfinite(lp), term + lp, lp)
-        return log_target
+        return NetworkPotential(net, prior, x0, "likelihood" if self.name == "snl" else "ratio")
 
 
 METHODS = {

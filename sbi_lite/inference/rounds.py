@@ -219,6 +219,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         evaluations = sampler.evaluations if sampler is not None else 0
         need = cfg.simulations_per_round - (len(initial[0]) if r == 0 and initial is not None else 0)
         sims = _simulate_full(simulator, propose, need, s_sim, cfg) if need > 0 else None
+        if sampler is not None:  # the posterior sampled copies: go on from its chains, where the proposals left them
+            sampler = posterior.sampler
         evaluations = sampler.evaluations - evaluations if sampler is not None else 0
         t_prop = t_setup + (sims.seconds_propose if sims else 0.0)
         direct = isinstance(posterior, DirectPosterior)
@@ -281,15 +283,16 @@ def _check_output_size(simulator, prior: Prior, x0: Tensor, cfg: RoundConfig, se
 def _posterior(method: Method, net, prior: Prior, x0: Tensor, cfg: RoundConfig, sampler: SliceSampler | None,
                gen: torch.Generator, seed: int) -> tuple[Posterior, SliceSampler | None]:
     """The posterior of the network as trained now; MCMC chains persist across rounds."""
+    spec = method.spec(prior, len(x0), cfg.estimator, cfg.estimator_kwargs)
     if method.direct:
-        return DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains), sampler
+        return DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains, spec=spec), sampler
     potential = method.potential(net, prior, x0)
     if sampler is None:
         sampler = SliceSampler(potential, _initial_points(prior, potential, cfg.chains, gen), seed=seed)
     else:
         sampler.set_potential(potential)
     sampler.budget_seconds = cfg.propose_budget
-    return MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin), sampler
+    return MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec), sampler
 
 
 def _warn_exceptions(sims: RoundSimulations, r: int) -> bool:

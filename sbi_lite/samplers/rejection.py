@@ -12,15 +12,22 @@ __all__ = ["LowAcceptanceError", "rejection_sample"]
 
 
 class LowAcceptanceError(RuntimeError):
-    """Too few proposal draws landed in the support within the allowed budget."""
+    """Too few proposal draws landed in the support within the allowed budget.
 
-    def __init__(self, accepted: int, wanted: int, drawn: int, partial: Tensor | None = None):
+    ``advice`` replaces the default remedy in the message (a caller that knows why MCMC is not an
+    option says so).
+    """
+
+    ADVICE = ("Use a box-supported estimator (estimator='nsf' with a box prior does this by default) "
+              "or sample with MCMC (sample_with='mcmc').")
+
+    def __init__(self, accepted: int, wanted: int, drawn: int, partial: Tensor | None = None,
+                 advice: str | None = None):
         self.accepted, self.wanted, self.drawn, self.partial = accepted, wanted, drawn, partial
         super().__init__(
             f"rejection sampling accepted {accepted} of {drawn} draws ({accepted / max(drawn, 1):.2%}), "
             f"short of the {wanted} wanted: the estimator leaks mass outside the prior's support. "
-            "Use a box-supported estimator (estimator='nsf' with a box prior does this by default) "
-            "or sample with MCMC (sample_with='mcmc')."
+            + (self.ADVICE if advice is None else advice)
         )
 
 

@@ -3,13 +3,15 @@ at once: every potential call evaluates one point per active chain in a single b
 
 The sampler keeps its state (chains, tuned widths) between calls, so the chains persist across
 inference rounds; ``set_potential`` swaps the target and burns in again, as the paper did.
+``copy`` and ``state_dict``/``from_state`` let a posterior keep a snapshot of that state and
+restart from it, so that its draws are a function of a seed.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -60,11 +62,13 @@ class SliceSampler:
         self._call: tuple[float, int, bool] = (0.0, 0, False)  # this sample call: start time, sweeps planned, warned
         self._done = 0  # sweeps made in this sample call
 
-    def state(self) -> dict:
-        """Everything that determines the chains' future (tensors and plain values): a checkpoint."""
-        return {"chains": self.chains.clone(), "widths": self.widths.clone(), "tuned": self.tuned,
-                "needs_burn_in": self.needs_burn_in, "evaluations": self.evaluations,
-                "generator": self.generator.get_state()}
+    def state(self) -> dict[str, Any]:
+        """Everything that determines the chains' future, as tensors and plain values (a
+        checkpoint; ``torch.load(weights_only=True)`` reads it)."""
+        return {"chains": self.chains.clone(), "log_p": self.log_p.clone(), "widths": self.widths.clone(),
+                "tuned": self.tuned, "needs_burn_in": self.needs_burn_in, "tune": self.tune,
+                "burn_in": self.burn_in, "max_step_out": self.max_step_out, "evaluations": self.evaluations,
+                "budget_seconds": self.budget_seconds, "generator": self.generator.get_state()}
 
     def load_state(self, state: dict) -> None:
         """Continue from ``state()``: same chains, widths and random stream (the potential stays)."""
@@ -83,6 +87,31 @@ class SliceSampler:
         if stuck.any():
             raise ValueError(f"{int(stuck.sum())} chains sit where the new potential is -inf")
         self.needs_burn_in = True
+
+    def copy(self) -> SliceSampler:
+        """An independent sampler with the same potential, state and random stream position."""
+        return SliceSampler.from_state(self.potential, self.state())
+
+    @classmethod
+    def from_state(cls, potential: Potential, state: dict[str, Any]) -> SliceSampler:
+        """A sampler continuing from ``state()``, without evaluating the potential (its values
+        at the chains come from the state).
+
+        Example:
+            >>> s = SliceSampler(lambda t: -0.5 * t.pow(2).sum(-1), torch.zeros(4, 1), seed=0, burn_in=5)
+            >>> t = SliceSampler.from_state(s.potential, s.state())
+            >>> torch.equal(s.sample(8), t.sample(8))
+            True
+        """
+        new = cls.__new__(cls)
+        new.potential = potential
+        new.chains, new.log_p, new.widths = (state[k].clone() for k in ("chains", "log_p", "widths"))
+        new.tuned, new.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
+        new.tune, new.burn_in, new.max_step_out = int(state["tune"]), int(state["burn_in"]), int(state["max_step_out"])
+        new.evaluations, new.budget_seconds = int(state["evaluations"]), state["budget_seconds"]
+        new.generator = torch.Generator().set_state(state["generator"].clone())
+        new._call, new._done = (0.0, 0, False), 0
+        return new
 
     def _eval(self, theta: Tensor) -> Tensor:
         # no graph, ever: the state lives for the whole run and is updated in place
@@ -153,6 +182,16 @@ class SliceSampler:
                 "fewer chains, a cheaper estimator, or fewer draws.", RuntimeWarning, stacklevel=2)
             self._call = (start, planned, True)
 
+    def _begin_call(self, sweeps: int) -> None:
+        """Start the budget clock for a call that makes ``sweeps`` sweeps after any warm-up due."""
+        planned = (0 if self.tuned else self.tune) + (self.burn_in if self.needs_burn_in else 0) + sweeps
+        self._call, self._done = (time.perf_counter(), planned, False), 0
+
+    def warm_up(self) -> None:
+        """Tune the widths (once in the sampler's life) and burn in (once per target), if still due."""
+        self._begin_call(0)
+        self._prepare()
+
     def _prepare(self) -> None:
         if not self.tuned:
             tuning: list[list[Tensor]] = [[] for _ in range(self.chains.shape[1])]
@@ -172,8 +211,7 @@ class SliceSampler:
         """
         c = len(self.chains)
         draws = -(-n // c)
-        planned = (0 if self.tuned else self.tune) + (self.burn_in if self.needs_burn_in else 0) + draws * thin
-        self._call, self._done = (time.perf_counter(), planned, False), 0
+        self._begin_call(draws * thin)
         self._prepare()
         kept = []
         for _ in range(draws):
