@@ -30,7 +30,7 @@ class Counting:
     (dict(rounds="2"), TypeError, r"rounds must be an int, got '2'"),
     (dict(rounds=0), ValueError, r"rounds must be >= 1, got 0"),
     (dict(simulations_per_round=5), ValueError, r"simulations_per_round must be >= 10, got 5"),
-    (dict(n_jobs=0), ValueError, r"n_jobs must be .* got 0"),
+    (dict(n_jobs=0), ValueError, r"n_jobs must be .* got n_jobs=0"),
     (dict(chains=0), ValueError, r"chains must be >= 1, got 0"),
     (dict(num_atoms=101), ValueError, r"num_atoms must be in \[2, batch size 100\].* got 101"),
     (dict(num_atoms=1), ValueError, r"num_atoms must be in \[2, batch size 100\].* got 1"),
