@@ -134,7 +134,9 @@ def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: in
         t0 = time.perf_counter()
         theta = propose(ask)
         t_propose += time.perf_counter() - t0
-        sims = simulate(simulator, theta, seed=seed + attempt, progress=cfg.progress, **cfg.simulate_options())
+        with warnings.catch_warnings():  # the run warns once, with every round's reasons in the history
+            warnings.filterwarnings("ignore", message="the simulator raised", category=UserWarning)
+            sims = simulate(simulator, theta, seed=seed + attempt, progress=cfg.progress, **cfg.simulate_options())
         t_simulate += sims.seconds
         ok_theta, ok_x = sims.valid()
         thetas.append(ok_theta[:need])
@@ -198,8 +200,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     posterior: Posterior | None = None
     if start:
         if saved["sampler"]:  # the chains continue where they were, not from fresh prior draws
-            sampler = SliceSampler(method.potential(net, prior, x0), saved["sampler"]["chains"])
-            sampler.load_state(saved["sampler"])
+            sampler = SliceSampler.from_state(method.potential(net, prior, x0), saved["sampler"])
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
     train_cfg = cfg.train or method.train_config(net)

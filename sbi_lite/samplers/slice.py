@@ -70,15 +70,6 @@ class SliceSampler:
                 "burn_in": self.burn_in, "max_step_out": self.max_step_out, "evaluations": self.evaluations,
                 "budget_seconds": self.budget_seconds, "generator": self.generator.get_state()}
 
-    def load_state(self, state: dict) -> None:
-        """Continue from ``state()``: same chains, widths and random stream (the potential stays)."""
-        self.chains = state["chains"].clone()
-        self.log_p = self._eval(self.chains)
-        self.widths = state["widths"].clone()
-        self.tuned, self.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
-        self.evaluations = int(state["evaluations"])
-        self.generator = torch.Generator().set_state(state["generator"])
-
     def set_potential(self, potential: Potential) -> None:
         """Change the target; the chains stay where they are and burn in on the next call."""
         self.potential = potential
