@@ -5,9 +5,10 @@ from sbi_lite.diagnostics.coverage import CoverageResult, expected_coverage, hpd
 from sbi_lite.diagnostics.ecdf import EcdfBand, ecdf_band, ecdf_gamma_test, rank_ecdf
 from sbi_lite.diagnostics.predictive import PredictiveResult, posterior_predictive_check, predictive_p_values
 from sbi_lite.diagnostics.sbc import SBCResult, chi2_uniformity, holm, run_sbc, sbc, sbc_ranks
+from sbi_lite.diagnostics.typicality import TypicalityResult, check_observation
 from sbi_lite.diagnostics.tarp import TARPResult, tarp, tarp_ranks
 
 __all__ = ["c2st", "EcdfBand", "ecdf_band", "ecdf_gamma_test", "rank_ecdf", "SBCResult", "sbc_ranks", "sbc",
            "run_sbc", "chi2_uniformity", "holm", "CoverageResult", "hpd_ranks", "expected_coverage",
            "TARPResult", "tarp_ranks", "tarp", "PredictiveResult", "predictive_p_values",
-           "posterior_predictive_check"]
+           "posterior_predictive_check", "TypicalityResult", "check_observation"]
