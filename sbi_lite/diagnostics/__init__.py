@@ -3,6 +3,7 @@
 from sbi_lite.diagnostics.c2st import c2st
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, null_change, posterior_change
 from sbi_lite.diagnostics.coverage import CoverageResult, expected_coverage, hpd_ranks
+from sbi_lite.diagnostics.diagnose import DiagnosticReport, diagnose
 from sbi_lite.diagnostics.ecdf import EcdfBand, ecdf_band, ecdf_gamma_test, rank_ecdf
 from sbi_lite.diagnostics.predictive import PredictiveResult, posterior_predictive_check, predictive_p_values
 from sbi_lite.diagnostics.sbc import SBCResult, chi2_uniformity, holm, run_sbc, sbc, sbc_ranks
@@ -16,4 +17,5 @@ __all__ = ["c2st", "EcdfBand", "ecdf_band", "ecdf_gamma_test", "rank_ecdf", "SBC
            "TARPResult", "tarp_ranks", "tarp", "PredictiveResult", "predictive_p_values",
            "posterior_predictive_check", "TypicalityResult", "check_observation",
            "Box", "sample_truncated_prior", "truncation_box", "TruncatedSBCResult", "truncated_sbc",
-           "DEFAULT_DRAWS", "DEFAULT_THRESHOLD", "posterior_change", "null_change", "converged"]
+           "DEFAULT_DRAWS", "DEFAULT_THRESHOLD", "posterior_change", "null_change", "converged",
+           "DiagnosticReport", "diagnose"]

@@ -26,9 +26,14 @@ over- and under-confidence near x0 — with the power of SBC and HPD coverage (`
 coverage). What it cannot detect: errors of q outside R or for x unlike x0 (by design: they do not
 matter at x0); how much mass q puts OUTSIDE R (the restriction renormalises it away); and a mode of
 the true posterior at x0 outside R that q never samples (R is built from q's own draws — the
-assumption is that q at x0 covers the true posterior's support). Measured in
-``tests/test_sequential.py``: a posterior correct within 5 units of x0 and shifted far from it
-fails prior-predictive SBC and passes the truncated check; an over-confident one fails it.
+assumption is that q at x0 covers the true posterior's support).
+
+Measured on the model of ``tests/test_sequential.py`` (θ ~ U[−10, 10]², x = θ + N(0, ½² I),
+posterior a truncated Gaussian; N = 100 test simulations, L = 50, with HPD coverage, α = 0.05):
+the exact posterior is rejected in 4.3 % of 300 repetitions; a posterior exact within 5 units of
+x0 and shifted by 3 sd farther away is rejected by prior-predictive SBC in 100 % and by the
+truncated check in 2 % of 100 repetitions; an over-confident one (sd × 0.7) is rejected by the
+truncated check in 91 % (N = 50) and 100 % (N = 100).
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ class TruncatedSBCResult:
 
     @property
     def calibrated(self) -> bool:
-        """No parameter rejected by SBC and (when run) coverage not rejected, each at its α."""
+        """No parameter rejected by SBC and (when run) coverage not rejected (each at α/2 then)."""
         return self.sbc.calibrated and (self.coverage is None or self.coverage.verdict == "calibrated")
 
     def summary(self) -> pd.DataFrame:
@@ -125,7 +130,8 @@ def truncated_sbc(posterior_sampler: Callable, prior, simulator: Callable, box: 
         prior, simulator: as for ``run_sbc``. box: from ``truncation_box`` of draws at x0.
         num_simulations: N test simulations (before leaking ones are dropped). num_draws: L.
         log_prob: optional batched log q(θ|x) (``make_test_set``) for HPD coverage.
-        oversample: draws made per kept draw. alpha: level. seed: one stream for everything.
+        oversample: draws made per kept draw. alpha: family-wise level (SBC and coverage each get
+            α/2 when both run). seed: one stream for everything.
         n_jobs, progress: simulation workers and bar.
 
     Returns:
@@ -148,9 +154,11 @@ def truncated_sbc(posterior_sampler: Callable, prior, simulator: Callable, box: 
         raise ValueError(f"only {len(tests.x)} of {num_simulations} test x keep {num_draws} draws in the box "
                          f"({tests.num_leaking} leak): widen the box or raise oversample")
     sbc_ss, cov_ss = rank_ss.spawn(2)
-    result = sbc(tests.theta, tests.draws, alpha=alpha, seed=sbc_ss)
+    # Bonferroni over the two families keeps the chance of a false "not calibrated" at α
+    level = alpha if tests.log_prob_true is None else alpha / 2
+    result = sbc(tests.theta, tests.draws, alpha=level, seed=sbc_ss)
     coverage = None if tests.log_prob_true is None else expected_coverage(
-        tests.log_prob_true, tests.log_prob_draws, alpha=alpha, seed=cov_ss)
+        tests.log_prob_true, tests.log_prob_draws, alpha=level, seed=cov_ss)
     return TruncatedSBCResult(sbc=SBCResult(**{**result.__dict__, "theta": tests.theta, "x": tests.x}),
                               coverage=coverage, box=box, num_tested=len(tests.x), num_leaking=tests.num_leaking,
                               num_failed=tests.num_failed)
