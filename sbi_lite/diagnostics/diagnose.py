@@ -16,12 +16,17 @@ Verdict rule per parameter (α family-wise over the calibration checks):
 4. Otherwise "calibrated".
 PPC and typicality are about x0 and the model, not calibration: they are reported beside.
 
-How many test simulations (measured for D = 2, L = 100, α = 0.05, each check alone; ``POWER``
-in ``sbc.py``, ``coverage.py``, ``tarp.py``; the Holm step over D + 2 p-values costs a little):
-a ½-sd bias needs N ≈ 50 (SBC; coverage N ≈ 350, TARP N ≈ 1400); over-confidence sd × 0.7 needs
-N ≈ 40 (coverage; SBC 80, TARP 175); under-confidence sd × 1.5 needs N ≈ 30 (coverage; SBC 90,
-TARP 90). The default N = 300 detects all three with room for more parameters; without a
-``log_prob`` (no coverage) plan on N ≈ 100 for the dispersion errors.
+How many test simulations. Each check alone (D = 2, L = 100, α = 0.05; ``POWER`` in ``sbc.py``,
+``coverage.py``, ``tarp.py``): a ½-sd bias needs N ≈ 50 (SBC; coverage N ≈ 350, TARP N ≈ 1400);
+over-confidence sd × 0.7 needs N ≈ 40 (coverage; SBC 80, TARP 175); under-confidence sd × 1.5
+needs N ≈ 30 (coverage; SBC 90, TARP 90). ``diagnose`` itself, with the Holm step over the 4
+p-values, on the Gaussian-linear model of ``tests/test_diagnose.py`` (100 repetitions each):
+rejects a ½-sd bias in 84 % at N = 50 and 99 % at N = 100; sd × 0.7 in 87 % at N = 40 and 99 %
+at N = 80; sd × 1.5 in 89 % at N = 30. A calibrated posterior is called miscalibrated in 6 % of
+300 repetitions (N = 100, L = 50; 6 % of 200 without ``log_prob``). So N = 100 suffices for
+these errors in D = 2; the default N = 300 leaves room for more parameters (Holm divides α
+among them) and smaller errors; without a ``log_prob`` (no coverage) the dispersion errors need
+SBC's N ≈ 80–90.
 """
 
 from __future__ import annotations
