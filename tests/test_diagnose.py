@@ -99,3 +99,42 @@ def test_errors_name_the_argument():
         diagnose(sample, PRIOR, simulator, num_simulations=5)
     with pytest.raises(ValueError, match=r"posterior_sampler must return \(L, N, D\)"):
         diagnose(lambda x, n, seed: torch.zeros(len(x), n, 2), PRIOR, simulator, num_simulations=20)
+
+
+@pytest.mark.slow
+def test_end_to_end_with_a_trained_snpe_estimator():
+    """The contracts the lead wires up: the amortised estimator as batched sampler and log_prob,
+    the ``Posterior`` at x0 for the predictive check (one round, 1000 simulations, ~10 s)."""
+    from sbi_lite import BoxUniform, infer
+    from sbi_lite.seeding import torch_generator
+    from sbi_lite.train import TrainConfig
+
+    prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
+
+    def noisy(theta, rng):
+        return theta + 0.5 * rng.normal(size=theta.shape)
+
+    x0 = [0.5, -0.5]
+    post = infer(noisy, prior, x0, rounds=1, simulations_per_round=1000, seed=0, progress=False,
+                 train_config=TrainConfig(max_epochs=30))
+    est = post.estimator
+
+    def sample(x, n, seed):
+        with torch.no_grad():
+            return est.sample(n, x, generator=torch_generator(seed))
+
+    def log_prob(theta, x):
+        with torch.no_grad():
+            if theta.dim() == 2:
+                return est.log_prob(theta, x)
+            return est.log_prob(theta.flatten(0, 1), x.repeat(len(theta), 1)).reshape(theta.shape[:2])
+
+    report = diagnose(sample, prior, noisy, num_simulations=200, log_prob=log_prob, x0=x0, posterior=post, seed=0)
+    assert report.coverage is not None and report.sbc.ranks.shape == (200, 2)
+    assert report.typicality.typical and report.predictive.flagged == []
+
+    def shrunk(x, n, seed):  # half the spread around each x's mean: over-confident by construction
+        draws = sample(x, n, seed)
+        return draws.mean(0) + 0.5 * (draws - draws.mean(0))
+
+    assert set(diagnose(shrunk, prior, noisy, num_simulations=200, seed=0).verdicts.values()) == {"over-confident"}
