@@ -84,6 +84,12 @@ def test_draws_are_restricted_and_leaking_x_dropped():
     assert result.num_tested == len(result.sbc.ranks) == 400 - result.num_leaking
 
 
+def test_truncation_box_is_clipped_to_the_prior_bounds():
+    sample, _ = posterior()
+    box = truncation_box(sample(torch.tensor([[9.5, 0.0]]), 10_000, seed=0)[:, 0], prior=PRIOR)
+    assert box.high.tolist() == pytest.approx([10.0, 2.32], abs=0.1) and box.low[0].item() == pytest.approx(7.3, abs=0.2)
+
+
 def test_truncated_prior_of_a_non_box_prior_by_rejection():
     prior = torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2))
     draws = sample_truncated_prior(prior, Box(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 3.0])), 2000, seed=0)
