@@ -89,6 +89,8 @@ def test_with_a_region_the_test_set_is_truncated():
     assert report.sbc.theta.std(0).max() < 0.75  # uniform-ish on a 2.3-wide box, not the N(0, 1) prior
     assert report.num_tested < 200 and "test x were dropped" in report.to_markdown()
     assert "truncated prior" in report.to_markdown()
+    again = diagnose(sample, PRIOR, simulator, num_simulations=200, log_prob=log_prob, region=box, seed=3)
+    assert again.table.equals(report.table) and np.array_equal(again.sbc.ranks, report.sbc.ranks)
 
 
 def test_errors_name_the_argument():
