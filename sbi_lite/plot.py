@@ -7,23 +7,9 @@ from typing import Sequence
 import numpy as np
 from torch import Tensor
 
-__all__ = ["pairplot", "sbc_ecdf", "coverage_curve", "tarp_curve"]
+from sbi_lite.diagnostics.panels import curve_panel, finish as _finish, predictive_panel, pyplot as _pyplot, sbc_panel
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _finish(fig, path):
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+__all__ = ["pairplot", "sbc_ecdf", "coverage_curve", "tarp_curve", "predictive_check"]
 
 
 def pairplot(samples: Tensor | np.ndarray, *, labels: Sequence[str] | None = None, truth=None,
@@ -85,34 +71,22 @@ def sbc_ecdf(result, *, path: str | None = None):
         >>> len(fig.axes)
         2
     """
-    from sbi_lite.diagnostics.ecdf import ecdf_band, rank_ecdf
+    from sbi_lite.diagnostics.ecdf import ecdf_band
 
     plt = _pyplot()
     cols = result.ranks.shape[1]
     band = ecdf_band(len(result.ranks), result.num_draws + 1, alpha=result.alpha)
-    z, f = rank_ecdf(result.ranks, result.num_draws + 1)
     fig, axes = plt.subplots(1, cols, figsize=(3 * cols, 2.6), squeeze=False, sharey=True)
     for c, ax in enumerate(axes[0]):
-        ax.fill_between(band.z, band.lower - band.z, band.upper - band.z, color="0.85", step="mid",
-                        label=f"{1 - result.alpha:.0%} simultaneous")
-        ax.step(z, f[:, c] - z, where="mid", color="C0")
-        ax.axhline(0, color="0.4", lw=0.8)
-        ax.set_title(f"{result.names[c]}: {result.verdict[c]}", fontsize=9)
-        ax.set_xlabel("fractional rank")
+        sbc_panel(ax, result, c, band)
     axes[0, 0].set_ylabel("ECDF − uniform")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     return _finish(fig, path)
 
 
 def _curve(levels, values, lower, upper, *, title, ylabel, band_label, path):
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(3.4, 3.2))
-    ax.fill_between(levels, lower, upper, color="0.85", label=band_label)
-    ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--")
-    ax.plot(levels, values, color="C0")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="credibility level", ylabel=ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    fig, ax = _pyplot().subplots(figsize=(3.4, 3.2))
+    curve_panel(ax, levels, values, lower, upper, title=title, ylabel=ylabel, band_label=band_label)
     return _finish(fig, path)
 
 
@@ -156,3 +130,36 @@ def tarp_curve(result, *, path: str | None = None):
     return _curve(result.levels, result.ecp, result.lower, result.upper,
                   title=f"TARP: {result.verdict} (p={result.p_value:.3g})", ylabel="expected coverage",
                   band_label=f"{1 - result.alpha:.0%} bootstrap band", path=path)
+
+
+def predictive_check(result, *, columns: int = 4, path: str | None = None):
+    """Posterior predictive histogram of every statistic with x0 marked (red), p-value and z in the title.
+
+    Args:
+        result: a ``PredictiveResult`` (``sbi_lite.diagnostics.predictive``). columns: panels per row.
+        path: save as PNG when given.
+
+    Returns:
+        The matplotlib Figure; a red title marks a statistic flagged after the Holm correction.
+
+    Example:
+        >>> from sbi_lite.diagnostics.predictive import PredictiveResult, predictive_p_values
+        >>> pred = np.random.default_rng(0).normal(size=(500, 3))
+        >>> obs = np.array([0.0, 0.5, 4.0])
+        >>> p = predictive_p_values(obs, pred)
+        >>> res = PredictiveResult(["a", "b", "c"], obs, pred, p, p, obs, 0.0, 0.05, None, None)
+        >>> [ax.get_xlabel() for ax in predictive_check(res).axes if ax.get_visible()]
+        ['a', 'b', 'c']
+    """
+    plt = _pyplot()
+    k = len(result.names)
+    cols = min(k, int(columns))
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.4 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < k:
+            predictive_panel(ax, result, i)
+        else:
+            ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    return _finish(fig, path)
