@@ -48,6 +48,7 @@ def infer(
     checkpoint: str | os.PathLike | None = None,
     max_failure_fraction: float = 0.8,
     propose_budget: float | None = 600.0,
+    stop_when_converged: bool | float = False,
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -93,6 +94,12 @@ def infer(
             simulations fail.
         propose_budget: seconds a round's proposing phase (MCMC above all) may take before it
             warns while running and is flagged in the history (None: never).
+
+        stop_when_converged: end the run once two successive rounds moved the posterior at x0 by
+            less than the null level of ``sbi_lite.diagnostics.posterior_change`` (True), or by less
+            than this many posterior sd (a float, for 2,000 draws; scaled by √(2000/n) for n).
+            Every round's change is in the history (``posterior_change``) either way; a run that
+            stops does so before simulating the next round.
 
     Before round 1 every argument is checked, the estimator is built, and the simulator is
     called on one prior draw to check x0's length: a mistake costs seconds, not a round.
@@ -141,6 +148,8 @@ def infer(
         raise TypeError(f"estimator_kwargs must be a dict or None, got {type(estimator_kwargs).__name__}")
     check_seed(seed)
     check_positive("propose_budget", propose_budget, allow_none=True)
+    if stop_when_converged is not False and stop_when_converged is not True:
+        check_positive("stop_when_converged", stop_when_converged)
     if check_positive("max_failure_fraction", max_failure_fraction) > 1:
         raise ValueError(f"max_failure_fraction must be in (0, 1], got {max_failure_fraction}")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
@@ -173,7 +182,8 @@ def infer(
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
-                      cluster=cluster, simulation_timeout=simulation_timeout)
+                      cluster=cluster, simulation_timeout=simulation_timeout,
+                      stop_when_converged=stop_when_converged)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.methods import Method
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
@@ -32,6 +33,10 @@ from sbi_lite.simulate_dask import dask_client
 from sbi_lite.train import TrainConfig, train
 
 __all__ = ["RoundConfig", "RoundStore", "run_rounds"]
+
+# posterior draws compared between rounds (history's posterior_change; stop_when_converged): the
+# truncated prior's first 1,000 posterior draws, else the round's proposals (at least 100)
+CHANGE_DRAWS, MIN_CHANGE_DRAWS = 1000, 100
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class RoundConfig:
     simulation_timeout: float | None = None
     max_failure_fraction: float = 0.8
     propose_budget: float | None = 600.0
+    stop_when_converged: bool | float = False
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -204,21 +210,33 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
     train_cfg = cfg.train or method.train_config(net)
+    previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not _progress(cfg.progress),
                   initial=start, total=cfg.rounds):
         s_sim, s_train, s_prop, _ = (int(v) for v in seeds[4 * r:4 * r + 4])
         t0 = time.perf_counter()
+        evaluations = sampler.evaluations if sampler is not None else 0
+        need = cfg.simulations_per_round - (len(initial[0]) if r == 0 and initial is not None else 0)
+        draws = None  # draws of the posterior proposing this round, if it proposes from itself
         if posterior is None:
             def propose(m):
                 return prior.sample((m,), generator=gen)
         elif method.direct and not method.contrastive(net):
-            propose = truncated_prior(prior, posterior.sample(10_000, seed=s_prop), gen)
+            truncation = posterior.sample(10_000, seed=s_prop)
+            propose, draws = truncated_prior(prior, truncation, gen), truncation[:CHANGE_DRAWS]
         else:
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)
-        t_setup = time.perf_counter() - t0  # the truncated prior's 10,000 posterior draws count as proposing
-        evaluations = sampler.evaluations if sampler is not None else 0
-        need = cfg.simulations_per_round - (len(initial[0]) if r == 0 and initial is not None else 0)
+            draws = propose(max(need, MIN_CHANGE_DRAWS))  # drawn now, so that a settled run stops before simulating
+            propose = _replaying(draws, propose)
+        # the proposing posterior's draws (truncated prior: its 10,000) count as proposing time
+        t_setup = time.perf_counter() - t0
+        if draws is not None:
+            measured = _record_change(rows, previous, draws, int(seeds[-2]))
+            previous = draws
+            if measured and cfg.stop_when_converged and converged(
+                    _measured(rows), threshold=_threshold(cfg.stop_when_converged, len(draws)), patience=2):
+                break
         sims = _simulate_full(simulator, propose, need, s_sim, cfg) if need > 0 else None
         if sampler is not None:  # the posterior sampled copies: go on from its chains, where the proposals left them
             sampler = posterior.sampler
@@ -242,16 +260,47 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                      "failed": sims.failed if sims else 0, "failure_reasons": sims.reasons() if sims else "",
                      "epochs": hist.epochs, "best_validation_loss": hist.best_validation_loss,
                      "acceptance_rate": acceptance,
-                     "potential_evaluations": evaluations,
+                     "potential_evaluations": evaluations, "posterior_change": math.nan,
                      "propose_over_budget": cfg.propose_budget is not None and t_prop > cfg.propose_budget,
                      "seconds_propose": t_prop, "seconds_simulate": sims.seconds_simulate if sims else 0.0,
                      "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
         if checkpoint is not None:
             write_checkpoint(checkpoint, {"root": root, "fingerprint": fingerprint, "round": r + 1,
                                           "store": store.state(), "rows": rows, "net": net.state_dict(),
-                                          "generator": gen.get_state(),
+                                          "generator": gen.get_state(), "draws": previous,
                                           "sampler": sampler.state() if sampler is not None else {}})
+    else:  # every round ran: measure how far the last one moved the posterior
+        if previous is not None and math.isnan(rows[-1]["posterior_change"]):
+            _record_change(rows, previous, posterior.sample(len(previous), seed=int(seeds[-2]) + 1), int(seeds[-2]))
     return posterior.with_history(pd.DataFrame(rows))
+
+
+def _replaying(first: Tensor, propose: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
+    """``propose``, except that the first call returns (a head of) the draws ``first`` made already."""
+    pending = [first]
+
+    def replay(m: int) -> Tensor:
+        return pending.pop()[:m] if pending and m <= len(first) else propose(m)
+
+    return replay
+
+
+def _record_change(rows: list[dict], previous: Tensor | None, current: Tensor, seed: int) -> bool:
+    """Write into the last round's row how far its training moved the posterior at x0."""
+    if previous is None or not rows or previous is current:
+        return False
+    rows[-1]["posterior_change"] = posterior_change(previous.numpy(), current.numpy(), seed=seed)
+    return True
+
+
+def _measured(rows: list[dict]) -> list[float]:
+    return [row["posterior_change"] for row in rows if not math.isnan(row["posterior_change"])]
+
+
+def _threshold(stop_when_converged: bool | float, n: int) -> float:
+    """The change below which a round counts as settled, for n draws (the null falls like 1/√n)."""
+    base = DEFAULT_THRESHOLD if stop_when_converged is True else float(stop_when_converged)
+    return base * math.sqrt(DEFAULT_DRAWS / n)
 
 
 def _progress(progress: bool | None) -> bool:
