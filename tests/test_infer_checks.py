@@ -117,3 +117,15 @@ def test_initial_pairs_stand_for_round_one():
     with pytest.raises(ValueError, match=r"2 initial θ lie outside the prior's support"):
         infer(sim, PRIOR, [0.0, 0.0], initial=(torch.cat([theta[:148], 9 * torch.ones(2, 2)]), x), **FAST)
     assert math.isfinite(float(post.history["best_validation_loss"].iloc[0]))
+
+
+def test_an_atypical_x0_is_warned_about_after_round_one():
+    with pytest.warns(UserWarning, match=r"x0 is atypical of the \d+ simulations .* most off in x\[0\]"):
+        post = infer(Counting(), PRIOR, [12.0, 0.0], **{**FAST, "simulations_per_round": 300})
+    assert post.history["x0_typicality_p"].iloc[0] < 0.01
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        typical = infer(Counting(), PRIOR, [0.5, -0.5], **{**FAST, "simulations_per_round": 300})
+    assert typical.history["x0_typicality_p"].iloc[0] > 0.01

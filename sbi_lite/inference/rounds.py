@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
+from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.methods import Method
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
@@ -80,7 +81,7 @@ class RoundConfig:
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
         keep = ("rounds", "simulations_per_round", "num_atoms", "estimator", "estimator_kwargs", "train", "chains",
-                "thin", "max_attempts", "sample_with", "vectorized")
+                "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged")
         return {k: repr(getattr(self, k)) for k in keep}
 
 
@@ -249,6 +250,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if sims is not None:
             store.add(sims.theta, sims.x, r)
             warned = warned or _warn_exceptions(sims, r)
+        typicality = _x0_typicality(store.all()[1], x0, s_prop) if r == 0 else math.nan
         if r == 0:
             method.standardize(net, prior, *store.all())
         t1 = time.perf_counter()
@@ -261,6 +263,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                      "epochs": hist.epochs, "best_validation_loss": hist.best_validation_loss,
                      "acceptance_rate": acceptance,
                      "potential_evaluations": evaluations, "posterior_change": math.nan,
+                     "x0_typicality_p": typicality,
                      "propose_over_budget": cfg.propose_budget is not None and t_prop > cfg.propose_budget,
                      "seconds_propose": t_prop, "seconds_simulate": sims.seconds_simulate if sims else 0.0,
                      "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
@@ -301,6 +304,17 @@ def _threshold(stop_when_converged: bool | float, n: int) -> float:
     """The change below which a round counts as settled, for n draws (the null falls like 1/√n)."""
     base = DEFAULT_THRESHOLD if stop_when_converged is True else float(stop_when_converged)
     return base * math.sqrt(DEFAULT_DRAWS / n)
+
+
+def _x0_typicality(x: Tensor, x0: Tensor, seed: int) -> float:
+    """p-value of "x0 is one more prior-predictive simulation" (round 1's x); warns when it is not."""
+    m = min(500, len(x) // 2)
+    if m < 99:  # α = 0.01 needs at least 99 calibration points
+        return math.nan
+    result = check_observation(x, x0, num_calibration=m, seed=seed)
+    if result.warning:
+        warnings.warn(result.warning, UserWarning, stacklevel=4)
+    return result.p_value
 
 
 def _progress(progress: bool | None) -> bool:
