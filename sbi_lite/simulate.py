@@ -23,6 +23,7 @@ its rows are marked failed ("worker died").
 from __future__ import annotations
 
 import inspect
+import itertools
 import sys
 import threading
 import time
@@ -186,6 +187,8 @@ def simulate(
     timeout: float | None = None,
     vectorized: bool = True,
     progress: bool | None = None,
+    done: dict[int, ChunkResult] | None = None,
+    on_chunk: Callable[[int, ChunkResult], None] | None = None,
 ) -> Simulations:
     """Simulate x ~ p(x|θ) for every row of θ, reproducibly and in parallel.
 
@@ -219,6 +222,10 @@ def simulate(
             caller's). Not available with ``backend="dask"``.
         vectorized: whether ``simulator`` takes a batch.
         progress: tqdm bar; default on only when stderr is a terminal.
+        done, on_chunk: for callers that checkpoint (the round loop): ``on_chunk(i, result)`` is
+            called as chunk i finishes; chunks in ``done`` (i -> result) are not run again. Same
+            ``theta``, ``seed`` and ``chunk_size`` give the same chunks, so a resumed call
+            assembles exactly what one uninterrupted call would.
 
     Returns:
         ``Simulations`` with float32 tensors ``theta`` (n, d), ``x`` (n, d_x) and ``failed`` (n,).
@@ -261,14 +268,17 @@ def simulate(
     starts = range(0, n, chunk_size)
     streams = seed_sequence(seed).spawn(len(starts))
     jobs = [(theta_np[s : s + chunk_size], ss) for s, ss in zip(starts, streams)]
+    done = dict(done or {})
+    todo = [i for i in range(len(jobs)) if i not in done]
 
     t0 = time.perf_counter()
+    pending = [jobs[i] for i in todo]
     if backend == "serial":
-        results = run_serial(runner, jobs, timeout)
+        results = run_serial(runner, pending, timeout)
     elif backend == "processes":
-        results = run_processes(payload, jobs, n_workers, timeout)
+        results = run_processes(payload, pending, n_workers, timeout)
     else:
-        results = run_dask(runner, jobs, cluster, n_workers)
+        results = run_dask(runner, pending, cluster, n_workers)
 
     from tqdm.auto import tqdm
 
@@ -277,7 +287,9 @@ def simulate(
     messages: dict[str, str] = {}
     warned = False
     with tqdm(total=n, unit="sim", desc="simulate", disable=not _progress_enabled(progress), leave=False) as bar:
-        for i, result in results:
+        for i, result in itertools.chain(done.items(), ((todo[j], r) for j, r in results)):
+            if on_chunk is not None and i not in done:
+                on_chunk(i, result)
             chunks[i] = result.rows
             errors.update(result.errors)
             for k, v in result.messages.items():

@@ -45,15 +45,16 @@ def test_failed_simulations_are_redrawn_and_stay_paired():
         x[theta[:, 0] < 0] = np.nan
         return x
 
-    from sbi_lite.inference.rounds import RoundConfig, _simulate_full
+    from sbi_lite.inference.collect import simulate_round
+    from sbi_lite.inference.rounds import RoundConfig
     g = torch.Generator().manual_seed(0)
-    sims = _simulate_full(flaky, lambda m: prior.sample((m,), generator=g), 400, 0, RoundConfig(progress=False))
+    sims = simulate_round(flaky, lambda m: prior.sample((m,), generator=g), 400, 0, RoundConfig(progress=False))
     theta, x = sims.theta, sims.x
     assert len(theta) == 400 and (theta[:, 0] >= 0).all() and sims.failed > 100
     assert (x - theta).abs().max() < 0.6  # every x sits next to its own θ (0.1 noise: 6 sd)
     never = lambda t, rng: np.full(t.shape, np.nan)  # noqa: E731
     with pytest.raises(RuntimeError, match="failure fraction 100.0%.*non-finite output"):
-        _simulate_full(never, lambda m: prior.sample((m,), generator=g), 10, 0, RoundConfig(progress=False, max_attempts=2))
+        simulate_round(never, lambda m: prior.sample((m,), generator=g), 10, 0, RoundConfig(progress=False, max_attempts=2))
 
 
 # C2ST of 2,000 draws against 2,000 exact draws in 2-D (measured, seed 0): the exact posterior

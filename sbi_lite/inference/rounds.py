@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
 from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
+from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
@@ -102,67 +103,13 @@ class RoundStore:
         return torch.cat(self.theta), torch.cat(self.x)
 
     def state(self) -> dict[str, Tensor]:
+        if not self.theta:  # nothing simulated yet
+            return {"theta": torch.empty(0), "x": torch.empty(0), "round": torch.empty(0, dtype=torch.long)}
         return {"theta": torch.cat(self.theta), "x": torch.cat(self.x), "round": torch.cat(self.round)}
 
     @classmethod
     def from_state(cls, state: dict[str, Tensor]) -> RoundStore:
-        return cls([state["theta"]], [state["x"]], [state["round"]])
-
-
-@dataclass
-class RoundSimulations:
-    """One round's successful pairs and what it cost to get them."""
-
-    theta: Tensor
-    x: Tensor
-    failed: int
-    errors: dict[str, int]
-    messages: dict[str, str]
-    seconds_propose: float
-    seconds_simulate: float
-
-    def reasons(self) -> str:
-        """Failure reasons for the history: ``"ValueError x12 (negative rate); non-finite output x3"``."""
-        return "; ".join(f"{k} x{v}" + (f" ({self.messages[k]})" if k in self.messages else "")
-                         for k, v in self.errors.items())
-
-
-def _simulate_full(simulator, propose: Callable[[int], Tensor], n: int, seed: int, cfg: RoundConfig) -> RoundSimulations:
-    """n successful simulations, redrawing θ for failed runs; stops with the reasons when more than
-    ``cfg.max_failure_fraction`` of the runs fail."""
-    thetas, xs, failed, drawn, errors, messages = [], [], 0, 0, {}, {}
-    t_propose = t_simulate = 0.0
-    for attempt in range(cfg.max_attempts):
-        need = n - sum(len(t) for t in thetas)
-        if need == 0:
-            break
-        # ask for a few more than needed once failures are seen, to save rounds of redraws
-        ask = need if drawn == 0 else math.ceil(need / max(1 - failed / drawn, 0.05))
-        t0 = time.perf_counter()
-        theta = propose(ask)
-        t_propose += time.perf_counter() - t0
-        with warnings.catch_warnings():  # the run warns once, with every round's reasons in the history
-            warnings.filterwarnings("ignore", message="the simulator raised", category=UserWarning)
-            sims = simulate(simulator, theta, seed=seed + attempt, progress=cfg.progress, **cfg.simulate_options())
-        t_simulate += sims.seconds
-        ok_theta, ok_x = sims.valid()
-        thetas.append(ok_theta[:need])
-        xs.append(ok_x[:need])
-        failed += sims.n_failed
-        drawn += ask
-        for k, v in sims.errors.items():
-            errors[k] = errors.get(k, 0) + v
-        for k, v in sims.messages.items():
-            messages.setdefault(k, v)
-        if drawn >= 20 and failed / drawn > cfg.max_failure_fraction:
-            break
-    got = sum(len(t) for t in thetas)
-    if got < n:
-        detail = "; ".join(f"{k} x{v}" + (f": {messages[k]}" if k in messages else "") for k, v in errors.items())
-        raise RuntimeError(
-            f"only {got} of {n} simulations succeeded ({drawn} runs, failure fraction {failed / max(drawn, 1):.1%}, "
-            f"max_failure_fraction {cfg.max_failure_fraction}); reasons: {detail}")
-    return RoundSimulations(torch.cat(thetas), torch.cat(xs), failed, errors, messages, t_propose, t_simulate)
+        return cls([state["theta"]], [state["x"]], [state["round"]]) if len(state["theta"]) else cls()
 
 
 def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed, *,
@@ -212,6 +159,9 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     warned = False
     train_cfg = cfg.train or method.train_config(net)
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
+    # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
+    state = {"root": root, "fingerprint": fingerprint, "round": start, "store": store.state(), "rows": rows,
+             "net": net.state_dict(), "sampler": sampler.state() if sampler is not None else {}}
     for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not _progress(cfg.progress),
                   initial=start, total=cfg.rounds):
         s_sim, s_train, s_prop, _ = (int(v) for v in seeds[4 * r:4 * r + 4])
@@ -238,7 +188,11 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             if measured and cfg.stop_when_converged and converged(
                     _measured(rows), threshold=_threshold(cfg.stop_when_converged, len(draws)), patience=2):
                 break
-        sims = _simulate_full(simulator, propose, need, s_sim, cfg) if need > 0 else None
+        resumed = RoundProgress.from_state(saved["partial"]) if r == start and saved and saved.get("partial") else None
+        save = None if checkpoint is None else (
+            lambda progress: write_checkpoint(checkpoint, {**state, "generator": gen.get_state(), "draws": previous,
+                                                           "partial": progress.state()}))
+        sims = simulate_round(simulator, propose, need, s_sim, cfg, progress=resumed, save=save) if need > 0 else None
         if sampler is not None:  # the posterior sampled copies: go on from its chains, where the proposals left them
             sampler = posterior.sampler
         evaluations = sampler.evaluations - evaluations if sampler is not None else 0
@@ -267,11 +221,10 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                      "propose_over_budget": cfg.propose_budget is not None and t_prop > cfg.propose_budget,
                      "seconds_propose": t_prop, "seconds_simulate": sims.seconds_simulate if sims else 0.0,
                      "seconds_train": t2 - t1, "seconds_total": time.perf_counter() - t0})
+        state = {"root": root, "fingerprint": fingerprint, "round": r + 1, "store": store.state(), "rows": rows,
+                 "net": net.state_dict(), "sampler": sampler.state() if sampler is not None else {}}
         if checkpoint is not None:
-            write_checkpoint(checkpoint, {"root": root, "fingerprint": fingerprint, "round": r + 1,
-                                          "store": store.state(), "rows": rows, "net": net.state_dict(),
-                                          "generator": gen.get_state(), "draws": previous,
-                                          "sampler": sampler.state() if sampler is not None else {}})
+            write_checkpoint(checkpoint, {**state, "generator": gen.get_state(), "draws": previous})
     else:  # every round ran: measure how far the last one moved the posterior
         if previous is not None and math.isnan(rows[-1]["posterior_change"]):
             _record_change(rows, previous, posterior.sample(len(previous), seed=int(seeds[-2]) + 1), int(seeds[-2]))
