@@ -9,7 +9,7 @@ from torch import Tensor
 
 from sbi_lite.diagnostics.panels import curve_panel, finish as _finish, predictive_panel, pyplot as _pyplot, sbc_panel
 
-__all__ = ["pairplot", "sbc_ecdf", "coverage_curve", "tarp_curve", "predictive_check"]
+__all__ = ["pairplot", "history", "sbc_ecdf", "coverage_curve", "tarp_curve", "predictive_check"]
 
 
 def pairplot(samples: Tensor | np.ndarray, *, labels: Sequence[str] | None = None, truth=None,
@@ -162,4 +162,43 @@ def predictive_check(result, *, columns: int = 4, path: str | None = None):
         else:
             ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
+    return _finish(fig, path)
+
+
+def history(table, *, path: str | None = None):
+    """The rounds at a glance: validation loss, rejection acceptance, how far each round moved the
+    posterior, and seconds per phase (stacked), one panel each, against the round.
+
+    Args:
+        table: ``posterior.history``.
+        path: save the figure there (PNG) when given.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"round": [1, 2], "best_validation_loss": [3.1, 2.0], "acceptance_rate": [np.nan, 0.6],
+        ...                   "posterior_change": [np.nan, 0.3], "seconds_propose": [0.0, 1.0],
+        ...                   "seconds_simulate": [2.0, 2.0], "seconds_train": [5.0, 3.0]})
+        >>> len(history(h).axes)
+        4
+    """
+    plt = _pyplot()
+    rounds = table["round"].to_numpy()
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    for ax, column, title in ((axes[0], "best_validation_loss", "best validation loss"),
+                              (axes[1], "acceptance_rate", "rejection acceptance"),
+                              (axes[2], "posterior_change", "posterior change (sd)")):
+        ax.plot(rounds, table[column].to_numpy(dtype=float), "o-")
+        ax.set_title(title)
+    bottom = np.zeros(len(rounds))
+    for phase in ("propose", "simulate", "train"):
+        seconds = table[f"seconds_{phase}"].to_numpy(dtype=float)
+        axes[3].bar(rounds, seconds, bottom=bottom, label=phase)
+        bottom += seconds
+    axes[3].set_title("seconds per phase")
+    axes[3].legend(fontsize="small")
+    for ax in axes:
+        ax.set_xlabel("round")
     return _finish(fig, path)
