@@ -34,6 +34,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -283,7 +284,10 @@ def simulate(
     errors: Counter = Counter()
     messages: dict[str, str] = {}
     warned = False
-    with tqdm(total=n, unit="sim", desc="simulate", disable=not _progress_enabled(progress), leave=False) as bar:
+    # closing: on an error here the backend stops its chunks (and frees the worker pool) at once,
+    # not whenever the traceback that holds this frame is collected
+    with closing(results), tqdm(total=n, unit="sim", desc="simulate", disable=not _progress_enabled(progress),
+                                leave=False) as bar:
         for i, result in results:
             chunks[i] = result.rows
             errors.update(result.errors)

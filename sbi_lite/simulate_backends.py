@@ -39,6 +39,9 @@ WORKER_RETRIES = 2
 IDLE_WORKER_SECONDS = 300
 # how often the parent looks for the start of a chunk whose clock has not started yet
 _POLL_SECONDS = 0.02
+# The reusable executor is one per process: calls from several threads take turns, or one's
+# timeout would kill the other's chunks along with the pool.
+_POOL_LOCK = threading.Lock()
 
 Job = tuple[np.ndarray, np.random.SeedSequence]
 
@@ -211,7 +214,7 @@ class _Pool:
         return get_reusable_executor(max_workers=self.n_workers, context="loky", timeout=IDLE_WORKER_SECONDS)
 
     def run(self) -> Iterator[tuple[int, ChunkResult]]:
-        with tempfile.TemporaryDirectory(prefix="sbi-lite-simulate-") as self.marker_dir:
+        with _POOL_LOCK, tempfile.TemporaryDirectory(prefix="sbi-lite-simulate-") as self.marker_dir:
             executor = self._executor()
             try:
                 while self.todo or self.suspects or self.running:

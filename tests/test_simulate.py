@@ -264,6 +264,38 @@ def test_workers_are_reused_across_calls():
     assert len(pids[1]) == 2 and pids[2] == pids[1] and os.getpid() not in pids[1]
 
 
+def test_calls_from_two_threads_take_turns_on_the_shared_workers(tmp_path):
+    theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
+    other = np.stack([np.zeros(20), 0.3 + np.arange(20) // 2 * 1e-3], axis=1)  # 10 chunks of 0.3 s
+    results = {}
+    calls = {  # the first call's timeout kills the pool: the second's chunks must not be running there
+        "late": lambda: simulate(_Sleepy(above=0.5, deaf=True), theta, seed=3, chunk_size=10, timeout=1.0, n_jobs=2),
+        "other": lambda: simulate(_SleepsAndLogs(str(tmp_path)), other, seed=4, chunk_size=2, n_jobs=2),
+    }
+    threads = [threading.Thread(target=lambda k=k: results.update({k: calls[k]()})) for k in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["late"].errors == {"timeout": 10} and results["other"].errors == {}
+    # the second call ran on one pool of 2 workers, not partly on one that the first call killed
+    assert len(os.listdir(tmp_path)) == 10 and len({name.split("-")[1] for name in os.listdir(tmp_path)}) <= 2
+
+
+def test_an_error_while_collecting_results_frees_the_workers_at_once():
+    theta = np.linspace(-1, 1, 40)[:, None].repeat(2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="row by row") as raised:
+            simulate(_raises_on_negative, theta, seed=0, chunk_size=8, n_jobs=2)
+    # the traceback (kept alive by ``raised``) holds the failed call's frame; the workers must not wait on it
+    again = threading.Thread(target=simulate, args=(_raises_on_negative, np.ones((4, 2))), kwargs={"n_jobs": 2},
+                             daemon=True)
+    again.start()
+    again.join(timeout=60)
+    assert raised.tb is not None and not again.is_alive()
+
+
 def test_a_killed_worker_is_retried(tmp_path):
     theta = np.linspace(0, 1, 30)[:, None].repeat(2, 1)
     killer = _KillsWorker(value=theta[15, 0], marker=str(tmp_path / "killed"))
