@@ -4,7 +4,8 @@ is in ``simulate_dask``); and the checks of the arguments that choose.
 Every backend takes a picklable ``runner(theta_chunk, seed_sequence) -> ChunkResult`` and the
 list of jobs, and yields ``(chunk index, ChunkResult)`` as chunks finish, in any order;
 ``simulate`` puts each chunk back in its place. A chunk that cannot finish (time limit, a worker
-that keeps dying) comes back with all its rows failed, so it never costs the other chunks.
+that keeps dying) comes back with all its rows failed, so it never costs the other chunks their
+results.
 """
 
 from __future__ import annotations
@@ -13,26 +14,34 @@ import math
 import os
 import pickle
 import signal
+import tempfile
 import threading
 import time
 import warnings
 from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
-from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
-from joblib.externals.loky.backend.context import get_context
+from joblib.externals.loky import BrokenProcessPool, get_reusable_executor
 from joblib.parallel import get_active_backend
 
-__all__ = ["BACKENDS", "ChunkResult", "Job", "WORKER_RETRIES", "choose_backend", "failed_chunk", "is_int", "pickled",
-           "resolve_n_jobs", "run_processes", "run_serial"]
+__all__ = ["BACKENDS", "ChunkResult", "IDLE_WORKER_SECONDS", "Job", "WORKER_RETRIES", "choose_backend",
+           "failed_chunk", "is_int", "pickled", "resolve_n_jobs", "run_processes", "run_serial"]
 
 BACKENDS = ("processes", "dask")
 
 # How many times a chunk is re-run after its worker process died before its rows are marked failed.
 WORKER_RETRIES = 2
+# joblib's own idle timeout for loky workers: long enough to outlast the training between rounds
+IDLE_WORKER_SECONDS = 300
+# how often the parent looks for the start of a chunk whose clock has not started yet
+_POLL_SECONDS = 0.02
+# The reusable executor is one per process: calls from several threads take turns, or one's
+# timeout would kill the other's chunks along with the pool.
+_POOL_LOCK = threading.Lock()
 
 Job = tuple[np.ndarray, np.random.SeedSequence]
 
@@ -155,149 +164,140 @@ def run_serial(runner: Callable, jobs: list[Job], timeout: float | None) -> Iter
         yield i, result
 
 
-def _worker(conn: Any, payload: bytes, n_threads: int) -> None:
-    """Worker process: load the runner, say ready, then run the chunks it is sent."""
-    torch.set_num_threads(n_threads)  # n workers share the cores, as loky does
+def _run_chunk(payload: bytes, theta: np.ndarray, ss: np.random.SeedSequence, n_threads: int,
+               started: str | None) -> ChunkResult:
+    """In a worker process: load the runner, touch ``started`` (the parent's signal that the
+    chunk's clock runs: start-up and unpickling never count), run the chunk."""
+    torch.set_num_threads(n_threads)  # n workers share the cores, as joblib's loky backend does
     try:
         runner = pickle.loads(payload)
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(_picklable(e))
-        return
-    conn.send("ready")
-    while True:
-        try:
-            i, theta, ss = conn.recv()
-        except EOFError:  # the parent is gone; while it lives, it ends a worker by killing it
-            return
-        try:
-            conn.send((i, runner(theta, ss)))
-        except Exception as e:  # noqa: BLE001 - a bug (e.g. SimulatorShapeError): the parent raises it
-            conn.send((i, _picklable(e)))
-
-
-def _picklable(e: Exception) -> Exception:
-    try:
-        pickle.dumps(e)
-        return e
-    except Exception:  # noqa: BLE001 - some exceptions cannot travel; their text can
-        return RuntimeError(f"{type(e).__name__}: {e}")
-
-
-class _Slot:
-    """One worker process and the chunk it is running (``job``) with its deadline."""
-
-    def __init__(self, ctx: Any, payload: bytes, n_threads: int):
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker, args=(child, payload, n_threads), daemon=True)
-        self.process.start()
-        child.close()
-        self.ready = False
-        self.job: int | None = None
-        self.deadline = math.inf
-
-    def start(self, i: int, jobs: list[Job], timeout: float | None) -> None:
-        self.job = i
-        self.deadline = math.inf if timeout is None else time.monotonic() + timeout
-        try:
-            self.conn.send((i, *jobs[i]))
-        except OSError:  # it died since it said ready: settled as a death of chunk i, which is re-run
-            pass
-
-    def kill(self) -> None:
-        """SIGKILL (TerminateProcess on Windows): nothing in the worker can block it."""
-        if self.process.exitcode is None:
-            try:
-                os.kill(self.process.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-            except ProcessLookupError:
-                pass
-        self.process.join()
-        self.conn.close()
+    except Exception as e:  # the original cause travels in loky's remote traceback
+        raise RuntimeError(f"a worker process could not load the simulator: {type(e).__name__}: {e}") from e
+    if started is not None:
+        open(started, "w").close()
+    return runner(theta, ss)
 
 
 def run_processes(payload: bytes, jobs: list[Job], n_workers: int,
                   timeout: float | None) -> Iterator[tuple[int, ChunkResult]]:
-    """Chunks on ``n_workers`` fresh worker processes, one chunk per worker at a time.
+    """Chunks on the warm worker processes of joblib's reusable loky executor, one chunk per
+    worker at a time, so that the parent always knows which chunks are running.
 
-    We manage the processes ourselves (rather than through joblib/loky) because the parent must
-    know which chunk each worker is running: a worker past its deadline is killed (SIGKILL stops a
-    hung C extension too, which no in-process signal can) and its chunk marked "timeout"; a worker
-    that dies costs exactly its own chunk, which is re-run up to ``WORKER_RETRIES`` times and then
-    marked "worker died". A loky pool breaks as a whole on a death, without saying whose chunk did
-    it. Clocks start when a chunk is handed to a worker that is ready, so imports never count.
+    Workers outlive the call (idle ones for ``IDLE_WORKER_SECONDS``), so the rounds of ``infer``
+    pay the start-up (seconds: importing torch) once. A loky pool cannot kill or lose one task
+    alone, so the parent settles those cases itself: a chunk past its deadline has the whole
+    pool killed (SIGKILL stops a hung C extension too, which no in-process signal can), its rows
+    are marked "timeout", and the other running chunks are re-run on fresh workers with the same
+    streams (same results). A worker death breaks the pool without saying whose chunk caused
+    it, so the chunks that were running are re-run one at a time: a chunk is charged a death
+    only when it broke the pool while running alone, and after ``WORKER_RETRIES`` re-runs its
+    rows are marked "worker died".
     """
     return _Pool(payload, jobs, n_workers, timeout).run()
 
 
 class _Pool:
     def __init__(self, payload: bytes, jobs: list[Job], n_workers: int, timeout: float | None):
+        self.payload, self.jobs, self.timeout, self.n_workers = payload, jobs, timeout, n_workers
+        self.n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+        self.todo = deque(range(len(jobs)))
+        self.suspects: deque = deque()  # running when the pool broke: re-run one at a time
+        self.deaths: Counter = Counter()
+        self.running: dict[Future, int] = {}
+        self.markers: dict[Future, str] = {}
+        self.started: dict[Future, float] = {}
+        self.n_submitted = 0
+
+    def _executor(self) -> Any:
         # loky's processes are spawned (fork is unsafe once torch or the caller has started
         # threads) without re-running the caller's __main__, so scripts need no __main__ guard
-        self.ctx = get_context("loky")
-        self.payload, self.jobs, self.timeout = payload, jobs, timeout
-        self.n_workers = min(n_workers, len(jobs))
-        self.n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
-        self.todo = deque(range(len(jobs)))
-        self.deaths: Counter = Counter()
-        self.slots: list[_Slot] = []
+        return get_reusable_executor(max_workers=self.n_workers, context="loky", timeout=IDLE_WORKER_SECONDS)
 
     def run(self) -> Iterator[tuple[int, ChunkResult]]:
-        try:
-            self.slots = [_Slot(self.ctx, self.payload, self.n_threads) for _ in range(self.n_workers)]
-            while self.slots:
-                for slot in self.slots:
-                    if slot.ready and slot.job is None and self.todo:
-                        slot.start(self.todo.popleft(), self.jobs, self.timeout)
-                deadline = min(s.deadline for s in self.slots)
-                wait([s.conn for s in self.slots] + [s.process.sentinel for s in self.slots],
-                     timeout=None if deadline == math.inf else max(0.0, deadline - time.monotonic()))
-                for slot in list(self.slots):
-                    done = self._check(slot)
-                    if done is not None:
-                        yield done
-                    if not slot.process.is_alive() or (slot.ready and slot.job is None and not self.todo):
-                        slot.kill()
-                        self.slots.remove(slot)
-                        if self.todo:
-                            self.slots.append(_Slot(self.ctx, self.payload, self.n_threads))
-        finally:
-            for slot in self.slots:
-                slot.kill()
-
-    def _check(self, slot: _Slot) -> tuple[int, ChunkResult] | None:
-        """Read what ``slot`` has to say, or settle what a dead or late worker leaves behind."""
-        message: Any = None
-        if slot.conn.poll():
+        with _POOL_LOCK, tempfile.TemporaryDirectory(prefix="sbi-lite-simulate-") as self.marker_dir:
+            executor = self._executor()
             try:
-                message = slot.conn.recv()
-            except (EOFError, OSError):  # died, maybe mid-message: settled below as a death
-                slot.process.join()
-        if isinstance(message, Exception):
-            raise RuntimeError("a worker process could not load the simulator") from message
-        if message == "ready":
-            slot.ready = True
+                while self.todo or self.suspects or self.running:
+                    self._submit(executor)
+                    alone = len(self.running) == 1
+                    done, _ = wait(self.running, timeout=self._until_next_check(), return_when=FIRST_COMPLETED)
+                    broken = False
+                    for future in done:
+                        i = self._forget(future)
+                        if not isinstance(future.exception(), BrokenProcessPool):
+                            yield i, future.result()  # raises a simulator's bug (SimulatorShapeError)
+                            continue
+                        broken = True
+                        result = self._broke(i, future.exception(), alone)
+                        if result is not None:
+                            yield i, result
+                    if broken:  # the chunks still running are lost with the pool
+                        self.suspects.extend(self._forget(f) for f in list(self.running))
+                        executor = self._executor()  # a fresh one: the broken executor is replaced
+                    elif self._late():
+                        executor.shutdown(wait=False, kill_workers=True)
+                        yield from self._settle_late()
+                        executor = self._executor()
+            finally:
+                if self.running:  # an error or an abandoned call: stop what still runs
+                    executor.shutdown(wait=False, kill_workers=True)
+
+    def _submit(self, executor: Any) -> None:
+        while (self.suspects and not self.running) or (self.todo and not self.suspects
+                                                       and len(self.running) < self.n_workers):
+            i = (self.suspects or self.todo).popleft()
+            marker = None
+            if self.timeout is not None:
+                self.n_submitted += 1
+                marker = os.path.join(self.marker_dir, str(self.n_submitted))
+            future = executor.submit(_run_chunk, self.payload, *self.jobs[i], self.n_threads, marker)
+            self.running[future] = i
+            if marker is not None:
+                self.markers[future] = marker
+
+    def _forget(self, future: Future) -> int:
+        self.markers.pop(future, None)
+        self.started.pop(future, None)
+        return self.running.pop(future)
+
+    def _until_next_check(self) -> float | None:
+        """Seconds until a deadline passes or a chunk's start should be looked for again."""
+        if self.timeout is None:
             return None
-        i, slot.job = slot.job, None
-        if message is not None:
-            i, result = message
-            if isinstance(result, Exception):
-                raise result
-            slot.deadline = math.inf
-            return i, result
-        if slot.process.is_alive():
-            if i is None or time.monotonic() < slot.deadline:
-                slot.job = i
-                return None
-            slot.kill()
-            return i, _timed_out(len(self.jobs[i][0]), self.timeout)
-        slot.process.join()
-        if not slot.ready:
-            raise RuntimeError(f"a worker process died while starting (exit code {slot.process.exitcode})")
-        if i is None:  # killed while idle by someone else: the caller just replaces it
+        now = time.monotonic()
+        for future, marker in self.markers.items():
+            if future not in self.started and os.path.exists(marker):
+                self.started[future] = now
+        if len(self.started) < len(self.running):
+            return _POLL_SECONDS
+        return max(0.0, min(self.started.values()) + self.timeout - now)
+
+    def _late(self) -> bool:
+        now = time.monotonic()
+        return any(now >= t + self.timeout and not f.done() for f, t in self.started.items())
+
+    def _settle_late(self) -> Iterator[tuple[int, ChunkResult]]:
+        """After the pool was killed: chunks past their deadline failed, finished ones are kept,
+        the others run again (same streams, same results)."""
+        now = time.monotonic()
+        for future in list(self.running):
+            late = future in self.started and now >= self.started[future] + self.timeout
+            i = self._forget(future)
+            if future.done() and future.exception() is None:
+                yield i, future.result()
+            elif late:
+                yield i, _timed_out(len(self.jobs[i][0]), self.timeout)
+            else:
+                self.todo.appendleft(i)
+
+    def _broke(self, i: int, error: BrokenProcessPool, alone: bool) -> ChunkResult | None:
+        """Chunk ``i`` was running when the pool broke: a suspect, or the culprit if it ran alone."""
+        if not alone:
+            self.suspects.append(i)
             return None
         self.deaths[i] += 1
         if self.deaths[i] <= WORKER_RETRIES:
-            self.todo.appendleft(i)
+            self.suspects.appendleft(i)
             return None
-        return i, failed_chunk(len(self.jobs[i][0]), "worker died",
-                          f"the worker process died {self.deaths[i]} times running this chunk "
-                          f"(last exit code {slot.process.exitcode})")
+        return failed_chunk(len(self.jobs[i][0]), "worker died", f"the worker process died {self.deaths[i]} times "
+                            f"running this chunk alone; last: {error}")

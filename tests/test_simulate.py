@@ -4,6 +4,7 @@ import signal
 import threading
 import time
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -36,16 +37,18 @@ class _Sleepy:
 
 class _KillsWorker:
     """θ + noise; SIGKILLs its own process on a batch holding θ_0 == ``value`` — once when
-    ``marker`` is a path (the file records that it happened), every time when it is None."""
+    ``marker`` is a path (the file records that it happened), every time when it is None;
+    other batches take ``pause`` seconds."""
 
-    def __init__(self, value: float, marker=None):
-        self.value, self.marker = value, marker
+    def __init__(self, value: float, marker=None, pause: float = 0.0):
+        self.value, self.marker, self.pause = value, marker, pause
 
     def __call__(self, theta, rng):
         if (theta[:, 0] == self.value).any() and not (self.marker and os.path.exists(self.marker)):
             if self.marker:
                 open(self.marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.pause)
         return theta + rng.normal(size=theta.shape)
 
 
@@ -206,6 +209,93 @@ def test_timeout_kills_a_worker_that_ignores_signals():
     assert torch.equal(sims.x[:20], undisturbed.x[:20])
 
 
+class _SleepsAndLogs:
+    """θ + noise after sleeping θ_01 seconds (SIGALRM blocked, like a C call); logs each run
+    as a file named by θ_01 and the worker's pid in ``log``."""
+
+    def __init__(self, log: str):
+        self.log = log
+
+    def __call__(self, theta, rng):
+        open(os.path.join(self.log, f"{theta[0, 1]}-{os.getpid()}"), "w").close()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(theta[0, 1])
+        return theta + rng.normal(size=theta.shape)
+
+
+class _AllStarted:
+    """θ, once ``n`` chunks have started (one file each in ``folder``): run n chunks on n
+    workers, and every worker has imported, so the next call's chunks start together."""
+
+    def __init__(self, folder: str, n: int):
+        self.folder, self.n = folder, n
+
+    def __call__(self, theta, rng):
+        open(os.path.join(self.folder, str(os.getpid())), "w").close()
+        deadline = time.monotonic() + 60
+        while len(os.listdir(self.folder)) < self.n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return theta
+
+
+def test_a_timeout_reruns_the_chunk_that_was_running_beside_it(tmp_path):
+    (tmp_path / "up").mkdir()
+    (tmp_path / "runs").mkdir()
+    simulate(_AllStarted(str(tmp_path / "up"), 2), np.zeros((2, 1)), chunk_size=1, n_jobs=2)
+    # chunk 0 hangs; on the other worker chunk 1 takes 1 s, then chunk 2 (1.5 s) is running
+    # when chunk 0's 2 s are up: the pool is killed, chunk 2 re-run on fresh workers, same stream
+    theta = np.array([[0.0, 30.0]] * 2 + [[1.0, 1.0]] * 2 + [[2.0, 1.5]] * 2)
+    sims = simulate(_SleepsAndLogs(str(tmp_path / "runs")), theta, seed=8, chunk_size=2, timeout=2.0, n_jobs=2)
+    assert sims.failed.tolist() == [True, True, False, False, False, False] and sims.errors == {"timeout": 2}
+    reference = simulate(lambda t, rng: t + rng.normal(size=t.shape), theta, seed=8, chunk_size=2)
+    assert torch.equal(sims.x[2:], reference.x[2:])
+    runs = Counter(name.split("-")[0] for name in os.listdir(tmp_path / "runs"))
+    assert runs == {"30.0": 1, "1.0": 1, "1.5": 2}
+
+
+def _pid(theta, rng):
+    time.sleep(0.05)
+    return np.full((len(theta), 1), float(os.getpid()))
+
+
+def test_workers_are_reused_across_calls():
+    pids = [set(simulate(_pid, np.zeros((8, 1)), chunk_size=1, n_jobs=2).x[:, 0].tolist()) for _ in range(3)]
+    # the first call may finish before its second worker is up; after it, both serve every call
+    assert len(pids[1]) == 2 and pids[2] == pids[1] and os.getpid() not in pids[1]
+
+
+def test_calls_from_two_threads_take_turns_on_the_shared_workers(tmp_path):
+    theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
+    other = np.stack([np.zeros(20), 0.3 + np.arange(20) // 2 * 1e-3], axis=1)  # 10 chunks of 0.3 s
+    results = {}
+    calls = {  # the first call's timeout kills the pool: the second's chunks must not be running there
+        "late": lambda: simulate(_Sleepy(above=0.5, deaf=True), theta, seed=3, chunk_size=10, timeout=1.0, n_jobs=2),
+        "other": lambda: simulate(_SleepsAndLogs(str(tmp_path)), other, seed=4, chunk_size=2, n_jobs=2),
+    }
+    threads = [threading.Thread(target=lambda k=k: results.update({k: calls[k]()})) for k in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results["late"].errors == {"timeout": 10} and results["other"].errors == {}
+    # the second call ran on one pool of 2 workers, not partly on one that the first call killed
+    assert len(os.listdir(tmp_path)) == 10 and len({name.split("-")[1] for name in os.listdir(tmp_path)}) <= 2
+
+
+def test_an_error_while_collecting_results_frees_the_workers_at_once():
+    theta = np.linspace(-1, 1, 40)[:, None].repeat(2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="row by row") as raised:
+            simulate(_raises_on_negative, theta, seed=0, chunk_size=8, n_jobs=2)
+    # the traceback (kept alive by ``raised``) holds the failed call's frame; the workers must not wait on it
+    again = threading.Thread(target=simulate, args=(_raises_on_negative, np.ones((4, 2))), kwargs={"n_jobs": 2},
+                             daemon=True)
+    again.start()
+    again.join(timeout=60)
+    assert raised.tb is not None and not again.is_alive()
+
+
 def test_a_killed_worker_is_retried(tmp_path):
     theta = np.linspace(0, 1, 30)[:, None].repeat(2, 1)
     killer = _KillsWorker(value=theta[15, 0], marker=str(tmp_path / "killed"))
@@ -215,9 +305,13 @@ def test_a_killed_worker_is_retried(tmp_path):
     assert _same(sims, simulate(_KillsWorker(value=np.nan), theta, seed=4, chunk_size=10))
 
 
-def test_a_chunk_that_always_kills_its_worker_is_marked_failed():
+@pytest.mark.parametrize("workers", [{"backend": "processes"}, {"n_jobs": 2}])
+def test_a_chunk_that_always_kills_its_worker_is_marked_failed(workers):
     theta = np.linspace(0, 1, 20)[:, None].repeat(2, 1)
-    sims = simulate(_KillsWorker(value=theta[15, 0]), theta, seed=4, chunk_size=10, backend="processes")
+    # with two workers, chunk 0 (1 s) is running when chunk 1 first kills the pool: a suspect
+    # too, but re-run alone it is cleared, and only chunk 1 is charged its deaths
+    killer = _KillsWorker(value=theta[15, 0], pause=1.0)
+    sims = simulate(killer, theta, seed=4, chunk_size=10, **workers)
     assert sims.failed.tolist() == [False] * 10 + [True] * 10
     assert sims.errors == {"worker died": 10} and "died 3 times" in sims.messages["worker died"]
     assert torch.equal(sims.x[:10], simulate(_KillsWorker(value=np.nan), theta, seed=4, chunk_size=10).x[:10])
