@@ -16,24 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from sbi_lite.posterior import fileformat as fmt
+from sbi_lite.checks import check_int
 from sbi_lite.priors import Prior
 from sbi_lite.seeding import Seed
 
-__all__ = ["Posterior", "check_count"]
-
-
-def check_count(n: Any, name: str = "n") -> int:
-    """``n`` as a non-negative int; TypeError/ValueError naming ``name`` and the value otherwise.
-
-    Example:
-        >>> check_count(np.int64(3))
-        3
-    """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"{name} must be a non-negative int; got {n!r} ({type(n).__name__})")
-    if n < 0:
-        raise ValueError(f"{name} must be a non-negative int; got {n}")
-    return int(n)
+__all__ = ["Posterior"]
 
 
 def _to_idata(draws: np.ndarray):
@@ -89,7 +76,7 @@ class Posterior(ABC):
         Raises:
             TypeError, ValueError: ``n`` is not a non-negative int (bools are refused).
         """
-        n = check_count(n)
+        n = check_int("n", n, minimum=0)
         if n == 0:
             return torch.empty(0, self.prior.dim)
         return self._sample(n, seed)
@@ -130,13 +117,13 @@ class Posterior(ABC):
         (ValueError otherwise). I.i.d. draws (rejection) are split into ``chains`` pseudo-chains
         (default 4).
         """
-        n = check_count(n)
+        n = check_int("n", n, minimum=0)
         if n == 0:
             raise ValueError("to_arviz needs n >= 1 draws; got n=0")
         draws = self._arviz_draws(n, seed, chains)
         if draws.dim() == 3:
             return _to_idata(draws.numpy())
-        chains = 4 if chains is None else check_count(chains, "chains")
+        chains = 4 if chains is None else check_int("chains", chains, minimum=0)
         if not 1 <= chains <= n:
             raise ValueError(f"chains must be between 1 and n={n}; got {chains}")
         per = n // chains

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from sbi_lite.density.base import Capabilities, ConditionalDensityEstimator
-from sbi_lite.posterior.base import Posterior, check_count
+from sbi_lite.checks import check_int
+from sbi_lite.posterior.base import Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import LowAcceptanceError, SliceSampler, rejection_sample
 from sbi_lite.seeding import Seed, torch_generator
@@ -78,8 +79,8 @@ class DirectPosterior(Posterior):
                              "sample_with='rejection' or 'auto'")
         self.estimator = estimator
         self.sample_with, self.max_draws_factor, self.min_acceptance = sample_with, max_draws_factor, min_acceptance
-        self.chains = check_count(chains, "chains")
-        self.mass_draws = MASS_DRAWS[kind] if mass_draws is None else check_count(mass_draws, "mass_draws")
+        self.chains = check_int("chains", chains, minimum=0)
+        self.mass_draws = MASS_DRAWS[kind] if mass_draws is None else check_int("mass_draws", mass_draws, minimum=0)
         self._log_mass: float | None = None
         self._mcmc_start: SliceSampler | None = None
         self._live: SliceSampler | None = None
@@ -151,7 +152,7 @@ class DirectPosterior(Posterior):
     def acceptance_rate(self, n: int | None = None, *, seed: Seed = 0) -> float:
         """Fraction of q(θ|x0)'s mass inside the prior's support (Monte Carlo over n draws,
         default ``mass_draws``)."""
-        n = self.mass_draws if n is None else check_count(n)
+        n = self.mass_draws if n is None else check_int("n", n, minimum=0)
         draws = self._propose(torch_generator(seed))(n)
         return float(self.prior.support_contains(draws).float().mean())
 

@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from sbi_lite.posterior.base import Posterior, check_count
+from sbi_lite.checks import check_int
+from sbi_lite.posterior.base import Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler
 from sbi_lite.seeding import Seed, torch_generator
@@ -78,8 +79,7 @@ class MCMCPosterior(Posterior):
         if sampler.potential is not potential:
             raise ValueError("sampler must hold this posterior's potential (SliceSampler(potential, ...) or "
                              "sampler.set_potential(potential))")
-        if check_count(thin, "thin") < 1:
-            raise ValueError(f"thin must be >= 1; got {thin}")
+        check_int("thin", thin, minimum=1)
         self.potential, self.thin = potential, thin
         self._start = sampler.copy()
         self._warm: SliceSampler | None = None
