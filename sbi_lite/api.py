@@ -171,6 +171,12 @@ def infer(
                              f"estimator={estimator!r} has none")
         kwargs.setdefault("bounds", prior.bounds)
     capabilities = getattr(REGISTRY.get(estimator or ""), "capabilities", None)
+    if method == "snl" and capabilities is not None and capabilities.log_prob == "estimate":
+        raise ValueError(f"method='snl' with estimator {estimator!r} is refused: its log-density is an importance-"
+                         "sampling estimate that maximum-likelihood training learns to exploit (on a two-parameter "
+                         "Gaussian task log q(x0|θ) grew without bound within round 1, benchmarks/results/snl_aem.md),"
+                         " so MCMC on q(x0|θ) has no valid target. Use a flow (estimator='maf' or 'nsf') with SNL, "
+                         "or method='snpe' with estimator='aem'")
     if method == "snl" and capabilities is not None and capabilities.log_prob == "ode":
         raise ValueError(f"method='snl' evaluates q(x0|θ) at every MCMC step, and estimator {estimator!r} computes "
                          "its log-density by an ODE solve (hundreds of network calls each); use a flow or 'aem', "

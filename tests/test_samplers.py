@@ -96,3 +96,11 @@ def test_slice_sampler_holds_no_graph_and_memory_stays_flat():
     assert s.log_p.grad_fn is None
     growth = _rss_mb() - settled
     assert growth < 20, f"memory grew by {growth:.0f} MB over 5 sweeps"
+
+
+def test_slice_sampler_terminates_on_a_huge_potential():
+    """A broken estimator's potential of ~1e14 (seen with an AEM whose training exploited its log Ẑ):
+    in float32 the slice level log p + log U equals log p, and shrinkage used to loop forever."""
+    s = SliceSampler(lambda t: 1e14 - 1e12 * t.pow(2).sum(-1), torch.zeros(4, 2), seed=0, tune=2, burn_in=2)
+    draws = s.sample(8, thin=1)
+    assert draws.shape == (8, 2) and torch.isfinite(draws).all() and s.evaluations < 20_000

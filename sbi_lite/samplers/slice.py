@@ -115,7 +115,9 @@ class SliceSampler:
     def _update(self, j: int, tuning: list[Tensor] | None) -> None:
         g, x, c = self.generator, self.chains, len(self.chains)
         w = self.widths[j]
-        level = self.log_p + torch.log(torch.rand(c, generator=g))
+        # the level in float64: at a float32 potential of ~1e8, log_p + log U rounds back to log_p and
+        # no point but x itself is ever "above" it
+        level = self.log_p.double() + torch.log(torch.rand(c, generator=g)).double()
         left = x[:, j] - w * torch.rand(c, generator=g)
         right = left + w
         for side, sign in ((left, -1.0), (right, 1.0)):
@@ -133,6 +135,9 @@ class SliceSampler:
         pending = torch.arange(c)
         new = x[:, j].clone()
         while pending.numel():
+            # a bracket shrunk to nothing (a potential too steep for float32) leaves the chain where it is
+            collapsed = (right[pending] - left[pending]) <= 1e-7 * (1 + x[pending, j].abs())
+            pending = pending[~collapsed]
             lo, hi = left[pending], right[pending]
             cand = lo + (hi - lo) * torch.rand(len(pending), generator=g)
             probe = x[pending].clone()
