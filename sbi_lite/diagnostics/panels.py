@@ -10,10 +10,20 @@ __all__ = ["pyplot", "finish", "sbc_panel", "curve_panel", "predictive_panel"]
 
 
 def pyplot():
-    """``matplotlib.pyplot`` with a non-interactive backend unless one was chosen already."""
+    """``matplotlib.pyplot`` with a non-interactive backend unless one was chosen already.
+
+    A backend counts as chosen when pyplot is imported, ``MPLBACKEND`` is set (Jupyter's kernel
+    sets it to the inline backend) or ``matplotlib.use`` was called: figures then show inline in a
+    notebook. (``matplotlib.use("Agg", force=False)`` switched away from any of them.)
+    """
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and chosen is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
