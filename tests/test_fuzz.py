@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from sbi_lite import BoxUniform, TrainConfig, infer, simulate
 
 PRIOR = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomized: the same examples on every run, so CI cannot turn red by luck
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True),
                  st.text(max_size=3), st.lists(st.integers(), max_size=3), st.just(torch.zeros(2)))
