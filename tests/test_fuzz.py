@@ -25,9 +25,10 @@ ARGUMENTS = {  # argument -> values that must be refused
     "num_atoms": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 100)),
     "chains": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
     "n_jobs": st.one_of(st.just(0), st.floats(), st.text(max_size=2), st.booleans()),
-    "method": junk,
-    "estimator": junk.filter(lambda v: v is not None),
-    "sample_with": junk,
+    # hypothesis also draws string constants from the library's source: keep the valid names out
+    "method": junk.filter(lambda v: v not in ("snpe", "sre", "snl")),
+    "estimator": junk.filter(lambda v: v is not None and v not in ("maf", "nsf", "nsf_ar", "aem", "diffusion")),
+    "sample_with": junk.filter(lambda v: v not in ("auto", "rejection", "mcmc")),
     "leakage_free": junk.filter(lambda v: not isinstance(v, bool)),
     "vectorized": junk.filter(lambda v: not isinstance(v, bool)),
     "seed": st.one_of(st.integers(max_value=-1), st.floats(), st.text(max_size=2), st.booleans()),
