@@ -4,9 +4,10 @@ value, and is raised before any simulation is spent."""
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any, Iterable
 
-__all__ = ["check_int", "check_bool", "check_choice", "check_positive"]
+__all__ = ["check_int", "check_bool", "check_choice", "check_positive", "progress_enabled"]
 
 
 def check_int(name: str, value: Any, minimum: int | None = None) -> int:
@@ -45,3 +46,8 @@ def check_positive(name: str, value: Any, *, allow_none: bool = False) -> float 
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or value != value:
         raise ValueError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
     return float(value)
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Whether to show a progress bar: ``progress`` if given, else only when stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else bool(progress)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import sys
 import threading
 import time
 import warnings
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sbi_lite.checks import progress_enabled
 from sbi_lite.seeding import Seed, seed_sequence
 from sbi_lite.simulate_backends import (
     ChunkResult, choose_backend, is_int, pickled, resolve_n_jobs, run_processes, run_serial,
@@ -178,10 +178,6 @@ class _Runner:
         return ChunkResult(rows, errors, messages, rerun)
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    return sys.stderr.isatty() if progress is None else bool(progress)
-
-
 def simulate(
     simulator: Callable,
     theta,
@@ -296,7 +292,7 @@ def simulate(
     warned = False
     # closing: on an error here the backend stops its chunks (and frees the worker pool) at once,
     # not whenever the traceback that holds this frame is collected
-    with closing(results), tqdm(total=n, unit="sim", desc="simulate", disable=not _progress_enabled(progress),
+    with closing(results), tqdm(total=n, unit="sim", desc="simulate", disable=not progress_enabled(progress),
                                 leave=False) as bar:
         for i, result in itertools.chain(done.items(), ((todo[j], r) for j, r in results)):
             if on_chunk is not None and i not in done:

@@ -265,7 +265,8 @@ def run_sbc(posterior_sampler: Callable, prior, simulator: Callable, num_simulat
     from tqdm.auto import tqdm
 
     from sbi_lite.priors import as_prior
-    from sbi_lite.simulate import _progress_enabled, simulate
+    from sbi_lite.checks import progress_enabled
+    from sbi_lite.simulate import simulate
 
     if int(num_simulations) < 10:
         raise ValueError(f"num_simulations must be >= 10, got {num_simulations}")
@@ -281,7 +282,7 @@ def run_sbc(posterior_sampler: Callable, prior, simulator: Callable, num_simulat
     if batched:
         draws = torch.as_tensor(posterior_sampler(x, int(num_draws), seed=seeds[0])).transpose(0, 1)
     else:
-        bar = tqdm(range(len(x)), desc="sbc posterior draws", disable=not _progress_enabled(progress), leave=False)
+        bar = tqdm(range(len(x)), desc="sbc posterior draws", disable=not progress_enabled(progress), leave=False)
         draws = torch.stack([torch.as_tensor(posterior_sampler(x[i], int(num_draws), seed=seeds[i])) for i in bar])
     expected = (len(x), int(num_draws), theta.shape[1])
     if tuple(draws.shape) != expected:

@@ -9,7 +9,6 @@ Failed simulations are dropped and θ redrawn from the same proposal until the r
 from __future__ import annotations
 
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.checks import progress_enabled
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
 from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
@@ -162,7 +162,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
     state = {"root": root, "fingerprint": fingerprint, "round": start, "store": store.state(), "rows": rows,
              "net": net.state_dict(), "sampler": sampler.state() if sampler is not None else {}}
-    for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not _progress(cfg.progress),
+    for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not progress_enabled(cfg.progress),
                   initial=start, total=cfg.rounds):
         s_sim, s_train, s_prop, _ = (int(v) for v in seeds[4 * r:4 * r + 4])
         t0 = time.perf_counter()
@@ -209,7 +209,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             method.standardize(net, prior, *store.all())
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train,
-                     progress=_progress(cfg.progress))
+                     progress=progress_enabled(cfg.progress))
         t2 = time.perf_counter()
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, s_prop)
         rows.append({"round": r + 1, "proposal": proposal, "simulations": len(sims.theta) if sims else 0,
@@ -268,10 +268,6 @@ def _x0_typicality(x: Tensor, x0: Tensor, seed: int) -> float:
     if result.warning:
         warnings.warn(result.warning, UserWarning, stacklevel=4)
     return result.p_value
-
-
-def _progress(progress: bool | None) -> bool:
-    return sys.stderr.isatty() if progress is None else bool(progress)
 
 
 def _build(method: Method, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int) -> nn.Module:
