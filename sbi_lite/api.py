@@ -32,6 +32,7 @@ def infer(
     rounds: int = 10,
     simulations_per_round: int = 1000,
     num_atoms: int = 100,
+    proposal: str | None = None,
     seed: Seed = None,
     n_jobs: int = 1,
     progress: bool | None = None,
@@ -62,6 +63,11 @@ def infer(
             "nsf_ar" or any registered name).
         rounds, simulations_per_round: the simulation budget.
         num_atoms: K of the contrastive loss (2 ≤ K ≤ batch size 100).
+        proposal: where SNPE-C's later rounds draw θ: "posterior" (q(θ|x0) itself, trained by
+            the atomic contrastive loss, as in the paper) or "truncated" (the prior restricted to
+            q's highest-density region at x0, trained by maximum likelihood: truncated sequential
+            NPE). None: "posterior", except for estimators without a cheap exact log-density
+            (AEM, diffusion), which only "truncated" can train.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training
@@ -171,6 +177,16 @@ def infer(
                              f"estimator={estimator!r} has none")
         kwargs.setdefault("bounds", prior.bounds)
     capabilities = getattr(REGISTRY.get(estimator or ""), "capabilities", None)
+    if proposal is not None:
+        check_choice("proposal", proposal, ("posterior", "truncated"))
+        if method != "snpe":
+            raise ValueError(f"proposal={proposal!r} applies to method='snpe' only; {method!r} proposes from its "
+                             "posterior")
+    exact = capabilities is None or capabilities.log_prob == "exact"
+    if proposal == "posterior" and not exact:
+        raise ValueError(f"proposal='posterior' trains by the atomic contrastive loss, which needs an exact log-density; "
+                         f"estimator {estimator!r} has none: use proposal='truncated' (the default for it)")
+    proposal = proposal or ("posterior" if exact else "truncated")
     if method == "snl" and capabilities is not None and capabilities.log_prob == "estimate":
         raise ValueError(f"method='snl' with estimator {estimator!r} is refused: its log-density is an importance-"
                          "sampling estimate that maximum-likelihood training learns to exploit (on a two-parameter "
@@ -184,7 +200,7 @@ def infer(
     if sample_with == "mcmc" and capabilities is not None and capabilities.log_prob == "ode":
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
-    cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms,
+    cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,

@@ -96,11 +96,13 @@ class Method:
         if self.name == "snpe" and hasattr(prior, "stddev") and hasattr(net.input_map, "set"):
             net.input_map.set(prior.mean, prior.stddev)
 
-    def loss(self, net: nn.Module, prior: Prior, round_index: int, num_atoms: int) -> Callable[[Tensor, Tensor], Tensor]:
-        """Per-sample loss on (θ, x) minibatches for this round."""
+    def loss(self, net: nn.Module, prior: Prior, round_index: int, num_atoms: int,
+             atomic: bool = True) -> Callable[[Tensor, Tensor], Tensor]:
+        """Per-sample loss on (θ, x) minibatches for this round (SNPE-C with ``atomic=False``:
+        maximum likelihood, for pairs from the prior or prior truncations only)."""
         if self.name == "snl":
             return lambda theta, x: net.loss(x, theta)
-        if self.name == "snpe" and (round_index == 0 or not self.contrastive(net)):
+        if self.name == "snpe" and (round_index == 0 or not atomic):
             return lambda theta, x: net.loss(theta, x)
         if self.name == "snpe":
             def score(theta, x):
@@ -109,11 +111,12 @@ class Method:
             score = net.log_ratio
         return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)))
 
-    def contrastive(self, net: nn.Module) -> bool:
-        """Whether later SNPE rounds use the atomic contrastive loss. It needs log q of all B·K
+    @staticmethod
+    def contrastive(net: nn.Module) -> bool:
+        """Whether the network affords the atomic contrastive loss. It needs log q of all B·K
         pairs every step, which only an exact, cheap log-density affords; estimators with an
-        estimated or ODE log-density (AEM, diffusion) are instead trained by maximum likelihood on
-        truncated-prior proposals (``truncated_proposal``), under which that loss stays valid."""
+        estimated or ODE log-density (AEM, diffusion) can only be trained by maximum likelihood on
+        truncated-prior proposals (``proposal="truncated"``), under which that loss stays valid."""
         return getattr(net, "capabilities", None) is None or net.capabilities.log_prob == "exact"
 
     def potential(self, net: nn.Module, prior: Prior, x0: Tensor) -> NetworkPotential:

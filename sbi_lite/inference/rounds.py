@@ -21,6 +21,8 @@ from torch import Tensor, nn
 
 from sbi_lite.checks import progress_enabled
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
+from sbi_lite.diagnostics.sequential import truncation_box
+from sbi_lite.diagnostics.testset import sample_truncated_prior
 from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
@@ -48,6 +50,7 @@ class RoundConfig:
     rounds: int = 10
     simulations_per_round: int = 1000
     num_atoms: int = 100
+    proposal: str = "posterior"  # SNPE's later rounds: "posterior" (atomic loss) or "truncated" (prior, MLE)
     estimator: str | None = None
     estimator_kwargs: dict = field(default_factory=dict)
     train: TrainConfig | None = None  # None: the paper's settings, the method's clipping, the estimator's EMA
@@ -81,7 +84,7 @@ class RoundConfig:
 
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
-        keep = ("rounds", "simulations_per_round", "num_atoms", "estimator", "estimator_kwargs", "train", "chains",
+        keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train", "chains",
                 "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged")
         return {k: repr(getattr(self, k)) for k in keep}
 
@@ -158,6 +161,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
     train_cfg = cfg.train or method.train_config(net)
+    truncated = method.direct and cfg.proposal == "truncated"
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
     state = {"root": root, "fingerprint": fingerprint, "round": start, "store": store.state(), "rows": rows,
@@ -172,9 +176,11 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if posterior is None:
             def propose(m):
                 return prior.sample((m,), generator=gen)
-        elif method.direct and not method.contrastive(net):
+        elif truncated:
             truncation = posterior.sample(10_000, seed=s_prop)
-            propose, draws = truncated_prior(prior, truncation, gen), truncation[:CHANGE_DRAWS]
+            # the highest-density cut needs log q at many candidates: only where log q is exact and cheap
+            log_q = posterior._potential if method.contrastive(net) else None
+            propose, draws = truncated_prior(prior, truncation, gen, log_q=log_q), truncation[:CHANGE_DRAWS]
         else:
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)
@@ -199,7 +205,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         t_prop = t_setup + (sims.seconds_propose if sims else 0.0)
         direct = isinstance(posterior, DirectPosterior)
         acceptance = posterior.last_acceptance if direct else math.nan
-        proposal = ("prior" if posterior is None else "truncated prior" if direct and not method.contrastive(net)
+        proposal = ("prior" if posterior is None else "truncated prior" if truncated
                     else posterior.last_method if direct else "mcmc")
         if sims is not None:
             store.add(sims.theta, sims.x, r)
@@ -208,7 +214,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if r == 0:
             method.standardize(net, prior, *store.all())
         t1 = time.perf_counter()
-        hist = train(net, method.loss(net, prior, r, cfg.num_atoms), store.all(), config=train_cfg, seed=s_train,
+        hist = train(net, method.loss(net, prior, r, cfg.num_atoms, atomic=not truncated), store.all(), config=train_cfg, seed=s_train,
                      progress=progress_enabled(cfg.progress))
         t2 = time.perf_counter()
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, s_prop)
@@ -317,24 +323,32 @@ def _warn_exceptions(sims: RoundSimulations, r: int) -> bool:
     return bool(raised)
 
 
-def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator, *, tail: float = 1e-3,
+def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator, *,
+                    log_q: Callable[[Tensor], Tensor] | None = None, tail: float = 1e-3,
                     margin: float = 0.1) -> Callable[[int], Tensor]:
-    """Proposal: the prior restricted to a box holding the current posterior's mass.
+    """Proposal: the prior restricted to a region holding the current posterior's mass.
 
-    The box spans the [tail, 1 − tail] quantiles of posterior draws, widened by ``margin`` of its
-    width on every side. Because the proposal is the prior times an indicator that (nearly)
-    contains the posterior, maximum-likelihood training on all rounds' pairs stays unbiased
-    (truncated sequential NPE, Deistler et al. 2022) — no atomic correction is needed.
+    The region is a box spanning the [tail, 1 − tail] quantiles of posterior draws, widened by
+    ``margin`` of its width on every side and, given ``log_q`` (θ (m, d) -> log q(θ|x0) (m,), up
+    to a constant), cut further to the highest-density region {θ: log q(θ|x0) ≥ the ``tail``
+    quantile of log q at the draws}, which holds 1 − tail of q's mass and, unlike a box, stays
+    tight around each mode of a multimodal posterior. Because the proposal is the prior times an
+    indicator of a region that (nearly) contains the posterior, maximum-likelihood training on all
+    rounds' pairs learns the posterior inside it (truncated sequential NPE, Deistler et al. 2022):
+    no atomic correction is needed.
     """
-    low, high = posterior_draws.quantile(tail, 0), posterior_draws.quantile(1 - tail, 0)
-    pad = margin * (high - low)
-    low, high = low - pad, high + pad
+    box = truncation_box(posterior_draws, prior=prior, tail=tail, widen=margin)
+    with torch.no_grad():
+        level = None if log_q is None else log_q(posterior_draws).quantile(tail)
 
     def inside(theta: Tensor) -> Tensor:
-        return ((theta >= low) & (theta <= high)).all(-1)
+        if level is None:
+            return box.contains(theta)
+        with torch.no_grad():
+            return box.contains(theta) & (log_q(theta) >= level)
 
     def propose(m: int) -> Tensor:
-        return rejection_sample(lambda k: prior.sample((k,), generator=gen), inside, m)[0]
+        return rejection_sample(lambda k: sample_truncated_prior(prior, box, k, seed=gen), inside, m)[0]
 
     return propose
 

@@ -1,0 +1,162 @@
+"""SNPE-C, SNL and SRE against the sbi package (0.27) on six Nonlinear Gaussian observations with
+exact reference posteriors (``ng_observations.py``): C2ST of 10,000 final draws per observation
+and seed, wall-clock and CPU seconds, side by side in one sweep.
+
+Run (one torch thread per run; ``--jobs 2`` runs two at a time, configs alternating):
+    .venv/bin/python benchmarks/ng_accuracy.py --configs ours_snpe sbi_npe_c --obs 0 1 2 3 4 5 --seeds 0
+    .venv/bin/python benchmarks/ng_accuracy.py --summarize        # rebuilds results/ng_accuracy.md
+Each run writes results/ng_accuracy/<config>_obs<k>_seed<s>.json; runs already there are skipped,
+so a sweep resumes and can be spread over several sittings. Needs ``pip install -e .[bench]``
+for the sbi configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _markdown import to_markdown
+
+HERE = Path(__file__).parent
+RUNS = HERE / "results" / "ng_accuracy"
+OBSERVATIONS = HERE / "reference" / "ng_observations.npz"
+ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
+
+# ours: keyword arguments of sbi_lite.infer; sbi: (class name, constructor and train arguments)
+OURS = {
+    "ours_snpe": dict(method="snpe"),
+    "ours_snpe_paper": dict(method="snpe", preset="paper"),
+    "ours_snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10, proposal="posterior"),
+    "ours_snpe_nsf_k10": dict(method="snpe", estimator="nsf", num_atoms=10, leakage_free=False, proposal="posterior"),
+    "ours_snpe_nsfbox_k10": dict(method="snpe", estimator="nsf", num_atoms=10, proposal="posterior"),
+    "ours_snpe_maf_trunc": dict(method="snpe", estimator="maf", proposal="truncated"),
+    "ours_snpe_nsf_trunc": dict(method="snpe", estimator="nsf", leakage_free=False, proposal="truncated"),
+    "ours_snpe_nsfbox_trunc": dict(method="snpe", estimator="nsf", proposal="truncated"),
+    "ours_snl": dict(method="snl"),
+    "ours_sre": dict(method="sre"),
+}
+SBI = {
+    "sbi_npe_c": ("NPE_C", dict(density_estimator="nsf"), dict(num_atoms=10)),
+    "sbi_nle": ("NLE", dict(density_estimator="nsf"), {}),
+    "sbi_nre_c": ("NRE_C", {}, {}),
+}
+
+
+def _observation(k: int) -> tuple[np.ndarray, np.ndarray]:
+    data = np.load(OBSERVATIONS)
+    return data["x0"][k], data["reference"][k]
+
+
+def _run_ours(name: str, x0: np.ndarray, seed: int):
+    from sbi_lite import infer
+    from simulators import get_task
+
+    task = get_task("nonlinear_gaussian")
+    post = infer(task.simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
+                 progress=False, **OURS[name])
+    samples = post.sample(FINAL_DRAWS, seed=seed + 1000)
+    extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist()}
+    return samples, extra
+
+
+def _run_sbi(name: str, x0: np.ndarray, seed: int):
+    import torch
+    from sbi import inference
+    from sbi.utils import BoxUniform
+
+    from simulators import nonlinear_gaussian as ng
+
+    cls, init, train_kwargs = SBI[name]
+    torch.manual_seed(seed)  # sbi draws from the global RNGs; each run has its own process
+    rng = np.random.default_rng(seed)
+    prior = BoxUniform(-3 * torch.ones(5), 3 * torch.ones(5))
+    x0_t = torch.as_tensor(x0, dtype=torch.float32)
+    method = getattr(inference, cls)(prior=prior, show_progress_bars=False, **init)
+    proposal, epochs = prior, []
+    mcmc = dict(mcmc_method="slice_np_vectorized", mcmc_parameters=dict(num_chains=100, thin=10, warmup_steps=200))
+    for _ in range(ROUNDS):
+        theta = prior.sample((SIMULATIONS,)) if proposal is prior else proposal.sample(
+            (SIMULATIONS,), show_progress_bars=False)
+        x = torch.as_tensor(ng.simulate(theta.numpy(), rng), dtype=torch.float32)
+        if cls == "NPE_C":
+            estimator = method.append_simulations(theta, x, proposal=proposal).train(**train_kwargs)
+            posterior = method.build_posterior(estimator)
+        else:
+            estimator = method.append_simulations(theta, x).train(**train_kwargs)
+            posterior = method.build_posterior(estimator, **mcmc)
+        epochs.append(int(method.summary["epochs_trained"][-1]))
+        proposal = posterior.set_default_x(x0_t)
+    samples = proposal.sample((FINAL_DRAWS,), show_progress_bars=False)
+    return samples, {"epochs": epochs}
+
+
+def run_one(name: str, k: int, seed: int) -> Path:
+    import torch
+
+    from sbi_lite.diagnostics import c2st
+
+    torch.set_num_threads(1)
+    x0, reference = _observation(k)
+    wall, cpu = time.perf_counter(), time.process_time()
+    samples, extra = (_run_sbi if name in SBI else _run_ours)(name, x0, seed)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    score = c2st(torch.as_tensor(np.asarray(samples), dtype=torch.float32), torch.as_tensor(reference), seed=seed)
+    row = {"config": name, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
+           **extra}
+    RUNS.mkdir(parents=True, exist_ok=True)
+    out = RUNS / f"{name}_obs{k}_seed{seed}.json"
+    out.write_text(json.dumps(row))
+    print(f"{name} obs {k} seed {seed}: C2ST {score:.3f}, {wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
+    return out
+
+
+def summarize() -> str:
+    rows = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
+    if not rows:
+        return "no runs yet"
+    runs = pd.DataFrame(rows)
+    per_obs = runs.pivot_table(index="config", columns="observation", values="c2st", aggfunc="median")
+    per_obs.columns = [f"obs {c}" for c in per_obs.columns]
+    table = per_obs.assign(**{
+        "median C2ST": runs.groupby("config").c2st.median(),
+        "runs": runs.groupby("config").size(),
+        "seeds": runs.groupby("config").seed.nunique(),
+        "CPU s/run (median)": runs.groupby("config").seconds_cpu.median(),
+    }).reset_index()
+    text = ("# Nonlinear Gaussian on six observations: C2ST against exact references (10 rounds × 1,000)\n\n"
+            "Command: `.venv/bin/python benchmarks/ng_accuracy.py --configs ... --obs 0 1 2 3 4 5 --seeds ...` "
+            "then `--summarize`. Observation 0 is the paper's x0; 1–5 are drawn from the prior "
+            "(`benchmarks/ng_observations.py`). Cells: median C2ST over seeds (0.5 = indistinguishable "
+            "from the reference, 10,000 vs 10,000 draws). One torch thread per run; CPU seconds are the "
+            "run's process time (inference + 10,000 final draws, not the C2ST).\n\n"
+            + to_markdown(table, ",.3f") + "\n")
+    (HERE / "results" / "ng_accuracy.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=["ours_snpe", "sbi_npe_c"], choices=[*OURS, *SBI])
+    parser.add_argument("--obs", nargs="+", type=int, default=list(range(6)))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--summarize", action="store_true")
+    args = parser.parse_args()
+    if not args.summarize:
+        # configs alternate within every (seed, observation), so a peer shares the machine's state
+        cells = [(c, k, s) for s in args.seeds for k in args.obs for c in args.configs
+                 if not (RUNS / f"{c}_obs{k}_seed{s}.json").exists()]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
+                future.result()
+    print(summarize())
+
+
+if __name__ == "__main__":
+    main()
