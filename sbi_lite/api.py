@@ -11,6 +11,7 @@ import torch
 
 from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
+from sbi_lite.devices import check_device
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
@@ -50,6 +51,7 @@ def infer(
     max_failure_fraction: float = 0.8,
     propose_budget: float | None = 600.0,
     stop_when_converged: bool | float = False,
+    device: str | torch.device = "cpu",
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -106,6 +108,11 @@ def infer(
             than this many posterior sd (a float, for 2,000 draws; scaled by √(2000/n) for n).
             Every round's change is in the history (``posterior_change``) either way; a run that
             stops does so before simulating the next round.
+        device: where the network is built, trained and evaluated ("cpu", "cuda", "cuda:1", "mps").
+            Simulations, the prior, proposals, slice-sampling chains and the returned posterior's
+            draws stay on the CPU; the network is built on the CPU and moved, so its initial
+            weights are the same on every device (results are not bitwise equal across devices,
+            as floating-point kernels differ). A checkpoint records it: resume on the same device.
 
     Before round 1 every argument is checked, the estimator is built, and the simulator is
     called on one prior draw to check x0's length: a mistake costs seconds, not a round.
@@ -153,6 +160,7 @@ def infer(
     if estimator_kwargs is not None and not isinstance(estimator_kwargs, dict):
         raise TypeError(f"estimator_kwargs must be a dict or None, got {type(estimator_kwargs).__name__}")
     check_seed(seed)
+    device = check_device("device", device)
     check_positive("propose_budget", propose_budget, allow_none=True)
     if stop_when_converged is not False and stop_when_converged is not True:
         check_positive("stop_when_converged", stop_when_converged)
@@ -205,7 +213,7 @@ def infer(
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
-                      stop_when_converged=stop_when_converged)
+                      stop_when_converged=stop_when_converged, device=str(device))
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 
@@ -223,15 +231,15 @@ def _as_observation(x0) -> torch.Tensor:
         raise ValueError(f"x0 must be one observation of shape (d_x,); got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"x0 contains non-finite values: {arr.tolist()}")
-    return torch.as_tensor(arr, dtype=torch.get_default_dtype())
+    return torch.as_tensor(arr, dtype=torch.get_default_dtype(), device="cpu")  # the network's device is train's business
 
 
 def _as_pairs(initial, prior, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``initial`` as float (θ (n, d), x (n, d_x)) tensors, checked against the prior and x0."""
     if not isinstance(initial, (tuple, list)) or len(initial) != 2:
         raise TypeError(f"initial must be a pair (theta, x), got {type(initial).__name__}")
-    theta, x = (torch.as_tensor(np.asarray(v.detach() if isinstance(v, torch.Tensor) else v, dtype=np.float64),
-                                dtype=torch.get_default_dtype()) for v in initial)
+    theta, x = (torch.as_tensor(np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64),
+                                dtype=torch.get_default_dtype(), device="cpu") for v in initial)
     if theta.dim() != 2 or theta.shape[1] != prior.dim:
         raise ValueError(f"initial θ has shape {tuple(theta.shape)}; expected (n, {prior.dim})")
     if x.dim() != 2 or x.shape[1] != len(x0):

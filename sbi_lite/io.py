@@ -7,25 +7,30 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from sbi_lite.inference.methods import METHODS, build_network
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.posterior.fileformat import decode_history, decode_prior, read
+from sbi_lite.devices import check_device
 from sbi_lite.samplers import SliceSampler
 
 __all__ = ["load"]
 
 
-def load(path: str | os.PathLike) -> Posterior:
-    """Read a posterior written by ``posterior.save(path)``.
+def load(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Posterior:
+    """Read a posterior written by ``posterior.save(path)``, its network on ``device``.
 
     The file is read with ``torch.load(weights_only=True)``: nothing is unpickled. The network is
     rebuilt from the recorded method, estimator, keyword arguments and dimensions, then takes the
     saved weights; the prior, x0, history, sampler settings and the sampler's snapshot come back
-    too, so ``log_prob`` and ``sample(n, seed=s)`` give what the saved posterior gave.
+    too, so ``log_prob`` and ``sample(n, seed=s)`` give what the saved posterior gave (on
+    another device than the saved one's: up to floating-point differences). Files are
+    device-free: a posterior saved from a GPU loads on a CPU-only machine.
 
     Raises:
         ValueError: the file is not a posterior file, has another format version, or holds
-            pickled objects.
+            pickled objects; ``device`` is not a device this machine has.
 
     Example:
         >>> import tempfile, torch
@@ -39,9 +44,10 @@ def load(path: str | os.PathLike) -> Posterior:
         >>> torch.equal(same.sample(4, seed=0), post.sample(4, seed=0))
         True
     """
+    device = check_device("device", device)
     config, payload = read(path)
     spec = config["spec"]
-    net = build_network(spec)
+    net = build_network(spec, device=device)
     net.load_state_dict(payload["network"])
     net.eval()
     prior, x0 = decode_prior(payload["prior"]), payload["x0"]

@@ -25,16 +25,19 @@ __all__ = ["atom_indices", "contrastive_loss"]
 def atom_indices(batch_size: int, num_atoms: int, generator: torch.Generator | None = None) -> Tensor:
     """(B, K) indices: column 0 is b itself, columns 1.. are K − 1 distinct others.
 
-    K = B gives the full Cartesian product of the minibatch (every θ against every x).
+    K = B gives the full Cartesian product of the minibatch (every θ against every x). The
+    indices are drawn on the CPU (on ``generator``'s device if one is given), so a seed picks the
+    same atoms whatever device the minibatch is on; ``contrastive_loss`` moves them there.
     """
     if not 2 <= num_atoms <= batch_size:
         raise ValueError(f"num_atoms must be in [2, batch size {batch_size}], got {num_atoms}")
-    own = torch.arange(batch_size)
+    device = generator.device if generator is not None else torch.device("cpu")
+    own = torch.arange(batch_size, device=device)
     if num_atoms == batch_size:
-        others = torch.arange(batch_size).expand(batch_size, -1)
+        others = torch.arange(batch_size, device=device).expand(batch_size, -1)
         others = others[others != own[:, None]].view(batch_size, batch_size - 1)
     else:
-        keys = torch.rand(batch_size, batch_size, generator=generator)
+        keys = torch.rand(batch_size, batch_size, generator=generator, device=device)
         keys[own, own] = -1.0  # never draw b as its own contrast
         others = keys.topk(num_atoms - 1, dim=1).indices
     return torch.cat([own[:, None], others], 1)
@@ -55,6 +58,6 @@ def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x
         tensor([1.3863, 1.3863, 1.3863, 1.3863])
     """
     batch = len(theta)
-    idx = atom_indices(batch, num_atoms, generator)  # (B, K)
+    idx = atom_indices(batch, num_atoms, generator).to(theta.device)  # (B, K)
     scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)
     return torch.logsumexp(scores, dim=1) - scores[:, 0]

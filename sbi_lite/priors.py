@@ -4,6 +4,11 @@ Every prior honours one contract (``Prior``): ``sample(sample_shape, *, generato
 calling convention, ``log_prob(theta)`` that is ``-inf`` outside the support and never raises, and
 ``support_contains(theta)``, which rejection sampling calls. Nothing here changes torch's global
 validation settings.
+
+Devices: a prior's parameters live on the CPU. ``log_prob`` and ``support_contains`` answer on
+θ's device, wherever θ is (a network trained on a GPU scores its θ against the prior there);
+``sample`` draws on the generator's device (the CPU without one). A ``TorchPrior`` computes where
+its distribution's parameters are.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ def _shape(sample_shape: Shape) -> torch.Size:
 
 
 def _as_tensor(theta) -> Tensor:
-    return torch.as_tensor(theta, dtype=torch.get_default_dtype())
+    # a tensor keeps its device; anything else becomes a CPU tensor, not one on a global default
+    if isinstance(theta, Tensor):
+        return theta.to(torch.get_default_dtype())
+    return torch.as_tensor(theta, dtype=torch.get_default_dtype(), device="cpu")
 
 
 class Prior(ABC):
@@ -80,7 +88,8 @@ class BoxUniform(Prior):
     """
 
     def __init__(self, low, high):
-        low, high = torch.broadcast_tensors(_as_tensor(low).reshape(-1), _as_tensor(high).reshape(-1))
+        # bounds given on a GPU are kept on the CPU, with every other prior parameter (module docstring)
+        low, high = torch.broadcast_tensors(_as_tensor(low).reshape(-1).cpu(), _as_tensor(high).reshape(-1).cpu())
         if not bool(torch.all(high > low)):
             raise ValueError(f"BoxUniform needs high > low everywhere; got low={low.tolist()}, high={high.tolist()}")
         self.low, self.high = low.clone(), high.clone()
@@ -91,17 +100,18 @@ class BoxUniform(Prior):
         self.stddev = (self.high - self.low) / math.sqrt(12.0)
 
     def _sample(self, shape, generator):
-        u = torch.rand(*shape, self.dim, generator=generator, dtype=self.low.dtype)
-        return self.low + (self.high - self.low) * u
+        device = generator.device if generator is not None else self.low.device
+        u = torch.rand(*shape, self.dim, generator=generator, dtype=self.low.dtype, device=device)
+        return self.low.to(device) + (self.high - self.low).to(device) * u
 
     def support_contains(self, theta):
         theta = self._check_dim(theta)
-        return ((theta >= self.low) & (theta <= self.high)).all(-1)
+        return ((theta >= self.low.to(theta.device)) & (theta <= self.high.to(theta.device))).all(-1)
 
     def log_prob(self, theta):
         theta = self._check_dim(theta)
         inside = self.support_contains(theta)
-        return torch.where(inside, self._log_density.to(theta.dtype), -math.inf)
+        return torch.where(inside, self._log_density.to(theta.device, theta.dtype), -math.inf)
 
     def __repr__(self) -> str:
         return f"BoxUniform(low={self.low.tolist()}, high={self.high.tolist()})"
@@ -126,7 +136,7 @@ class AffineBoxUniform(Prior):
 
     def __init__(self, low, high, matrix):
         self.box = BoxUniform(low, high)
-        self.matrix = _as_tensor(matrix)
+        self.matrix = _as_tensor(matrix).cpu()
         d = self.box.dim
         if self.matrix.shape != (d, d):
             raise ValueError(f"matrix must be ({d}, {d}); got {tuple(self.matrix.shape)}")
@@ -141,11 +151,12 @@ class AffineBoxUniform(Prior):
         self.stddev = cov.diagonal().sqrt()
 
     def to_box(self, theta: Tensor) -> Tensor:
-        """u = M θ, shape preserved."""
-        return theta @ self.matrix.T
+        """u = M θ, shape preserved (on θ's device)."""
+        return theta @ self.matrix.T.to(theta.device)
 
     def _sample(self, shape, generator):
-        return self.box._sample(shape, generator) @ self.inverse.T
+        u = self.box._sample(shape, generator)
+        return u @ self.inverse.T.to(u.device)
 
     def support_contains(self, theta):
         theta = self._check_dim(theta)
@@ -153,7 +164,7 @@ class AffineBoxUniform(Prior):
 
     def log_prob(self, theta):
         theta = self._check_dim(theta)
-        return torch.where(self.support_contains(theta), self._log_density.to(theta.dtype), -math.inf)
+        return torch.where(self.support_contains(theta), self._log_density.to(theta.device, theta.dtype), -math.inf)
 
     def __repr__(self) -> str:
         return f"AffineBoxUniform(low={self.box.low.tolist()}, high={self.box.high.tolist()}, matrix={self.matrix.tolist()})"
@@ -203,19 +214,22 @@ class TorchPrior(Prior):
         if generator is None:
             return self.distribution.sample(shape)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
             return self.distribution.sample(shape)
 
     def support_contains(self, theta):
+        # a torch Distribution cannot be moved between devices: it is evaluated where its
+        # parameters are, and the answer goes back to θ's device
         theta = self._check_dim(theta)
-        ok = self.distribution.support.check(theta)
-        return ok if ok.shape == theta.shape[:-1] else ok.all(-1)
+        ok = self.distribution.support.check(theta.to(self.mean.device))
+        return (ok if ok.shape == theta.shape[:-1] else ok.all(-1)).to(theta.device)
 
     def log_prob(self, theta):
         theta = self._check_dim(theta)
-        inside = self.support_contains(theta)
-        safe = torch.where(inside[..., None], theta, self.mean.to(theta.dtype))
-        return torch.where(inside, self.distribution.log_prob(safe), -math.inf)
+        home = theta.to(self.mean.device)
+        inside = self.support_contains(home)
+        safe = torch.where(inside[..., None], home, self.mean.to(theta.dtype))
+        return torch.where(inside, self.distribution.log_prob(safe), -math.inf).to(theta.device)
 
     def __repr__(self) -> str:
         return f"TorchPrior({self.distribution!r})"

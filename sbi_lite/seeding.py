@@ -43,7 +43,7 @@ def seed_sequence(seed: Seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int(seed.integers(2**63)))
     if isinstance(seed, torch.Generator):
-        return np.random.SeedSequence(int(torch.randint(2**62, (1,), generator=seed)))
+        return np.random.SeedSequence(int(torch.randint(2**62, (1,), generator=seed, device=seed.device)))
     raise TypeError(f"seed must be an int, a numpy/torch Generator or None, got {type(seed).__name__}")
 
 
@@ -53,7 +53,11 @@ def spawn_int(seed: Seed) -> int:
 
 
 def torch_generator(seed: Seed) -> torch.Generator:
-    """A CPU ``torch.Generator``; a Generator passed in is returned as is (so state advances)."""
+    """A CPU ``torch.Generator``; a Generator passed in is returned as is (so state advances).
+
+    CPU, whatever device the computation runs on: random numbers are drawn on the generator's
+    device and moved (``sbi_lite.devices``), so a seed gives the same stream everywhere.
+    """
     if isinstance(seed, torch.Generator):
         return seed
-    return torch.Generator().manual_seed(spawn_int(seed))
+    return torch.Generator(device="cpu").manual_seed(spawn_int(seed))

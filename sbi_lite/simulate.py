@@ -125,7 +125,8 @@ class _Runner:
     def _call(self, theta: np.ndarray, ss: np.random.SeedSequence) -> np.ndarray:
         # simulators that take an rng are numpy simulators; plain callables get what the caller gave
         torch_in = self.as_torch and not self.takes_rng
-        arg = torch.as_tensor(theta, dtype=torch.get_default_dtype()) if torch_in else theta
+        # simulators run on the CPU, never on a global default device
+        arg = torch.as_tensor(theta, dtype=torch.get_default_dtype(), device="cpu") if torch_in else theta
         if self.takes_rng:
             return _to_numpy(self.simulator(arg, rng=np.random.default_rng(ss)))
         # A simulator without an rng argument draws from the global RNGs: seed them inside a
@@ -330,9 +331,9 @@ def _assemble(theta_np, rows, errors, messages, seconds) -> Simulations:
     x[failed] = np.nan
     dtype = torch.get_default_dtype()
     return Simulations(
-        theta=torch.as_tensor(theta_np, dtype=dtype),
-        x=torch.as_tensor(x, dtype=dtype),
-        failed=torch.as_tensor(failed),
+        theta=torch.as_tensor(theta_np, dtype=dtype, device="cpu"),
+        x=torch.as_tensor(x, dtype=dtype, device="cpu"),
+        failed=torch.as_tensor(failed, device="cpu"),
         errors=dict(errors),
         messages=messages,
         seconds=seconds,

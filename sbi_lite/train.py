@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.devices import module_device, rng_devices
 from sbi_lite.seeding import Seed, spawn_int
 
 __all__ = ["TrainConfig", "History", "train"]
@@ -119,12 +120,17 @@ def train(
     """Minimise ``loss_fn(*batch).mean()`` over ``module``'s parameters.
 
     Args:
-        module: the model (trained in place; the best validation weights are restored).
-        loss_fn: per-sample loss of a minibatch, ``loss_fn(*tensors) -> (B,)``.
-        data: tensors with a common first dimension N (e.g. ``(theta, x)``).
+        module: the model (trained in place; the best validation weights are restored). It trains
+            on its own device: move it (``module.to("cuda")``) to train on a GPU.
+        loss_fn: per-sample loss of a minibatch, ``loss_fn(*tensors) -> (B,)``; it receives the
+            minibatch on ``module``'s device.
+        data: tensors with a common first dimension N (e.g. ``(theta, x)``), on any device; the
+            split and each minibatch are moved to ``module``'s device.
         config: ``TrainConfig``.
         seed: fixes the split, the shuffling and any randomness inside the loss (dropout,
-            atoms, noise), run inside ``torch.random.fork_rng`` so the caller's RNG is untouched.
+            atoms, noise), run inside ``torch.random.fork_rng`` so the caller's RNG is untouched
+            (the CPU's, and the module's CUDA device's). The split and the shuffling are drawn on
+            the CPU, so they are the same on every device.
         progress: show a tqdm bar over epochs.
 
     Returns:
@@ -148,12 +154,14 @@ def train(
 
     history = History()
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    device = module_device(module)
+    with torch.random.fork_rng(**rng_devices(device)):
         torch.manual_seed(spawn_int(seed))
-        perm = torch.randperm(n)
+        # index permutations on the CPU whatever the module's device: the same seed, the same split
+        perm = torch.randperm(n, device="cpu")
         n_val = min(max(1, int(round(config.validation_fraction * n))), n - 1)
-        val = tuple(d[perm[:n_val]] for d in data)
-        trn = tuple(d[perm[n_val:]] for d in data)
+        val = tuple(d[perm[:n_val].to(d.device)].to(device) for d in data)
+        trn = tuple(d[perm[n_val:].to(d.device)].to(device) for d in data)
         batch = min(config.batch_size, len(trn[0]))
         optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         best, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
@@ -162,7 +170,7 @@ def train(
         bar = tqdm(range(config.max_epochs), desc="train", disable=not progress, leave=False)
         for epoch in bar:
             module.train()
-            order = torch.randperm(len(trn[0]))
+            order = torch.randperm(len(trn[0]), device="cpu").to(device)
             running = 0.0
             steps = len(order) // batch
             for b in range(steps):

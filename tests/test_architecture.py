@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # module (relative to sbi_lite/, without .py) -> layer. Directories map all their modules.
 LAYERS = {
-    "seeding": -1, "checks": -1, "nn": 0, "density/splines": 0, "priors": 0,
+    "seeding": -1, "checks": -1, "devices": -1, "nn": 0, "density/splines": 0, "priors": 0,
     "density": 1, "ratio": 1, "losses": 1, "simulate": 1, "simulate_backends": 1, "simulate_dask": 1,
     "train": 2, "samplers": 2,
     "posterior": 3, "diagnostics": 3,

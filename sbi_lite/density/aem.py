@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sbi_lite.devices import draw_device
 from sbi_lite.density.base import Capabilities, ConditionalDensityEstimator, as_context_batch
 from sbi_lite.density.transforms import Standardize
 from sbi_lite.nn import MADE, ResidualNet
@@ -50,9 +51,12 @@ def mog_transform(uniform: Tensor, normal: Tensor, logits: Tensor, means: Tensor
 def mog_sample(n: int, logits: Tensor, means: Tensor, scales: Tensor,
                generator: torch.Generator | None = None) -> Tensor:
     """n independent draws per mixture: parameters (..., M) -> (n, ...)."""
-    flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])
+    # drawn where the generator is (a CPU generator cannot drive a CUDA op), then moved
+    device = draw_device(generator, means.device)
+    flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1]).to(device)
     k = torch.multinomial(flat, n, replacement=True, generator=generator).T.reshape(n, *logits.shape[:-1])
-    noise = torch.randn(k.shape, generator=generator, dtype=means.dtype)
+    noise = torch.randn(k.shape, generator=generator, dtype=means.dtype, device=device).to(means.device)
+    k = k.to(means.device)
     mu = means.expand(n, *means.shape).gather(-1, k[..., None])[..., 0]
     sd = scales.expand(n, *scales.shape).gather(-1, k[..., None])[..., 0]
     return mu + sd * noise
@@ -70,8 +74,9 @@ def importance_log_z(log_unnormalised, logits: Tensor, means: Tensor, scales: Te
     logits, means, scales = logits.detach(), means.detach(), scales.detach()
     step = num_samples if chunk is None else max(1, min(chunk, num_samples))
     if common:
-        base = (torch.rand(num_samples, generator=generator, dtype=means.dtype),
-                torch.randn(num_samples, generator=generator, dtype=means.dtype))
+        device = draw_device(generator, means.device)
+        base = (torch.rand(num_samples, generator=generator, dtype=means.dtype, device=device).to(means.device),
+                torch.randn(num_samples, generator=generator, dtype=means.dtype, device=device).to(means.device))
     parts = []
     for start in range(0, num_samples, step):
         n = min(step, num_samples - start)
@@ -171,12 +176,13 @@ class AEM(ConditionalDensityEstimator):
     def sample(self, n: int, context: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         batch, single = as_context_batch(context, self.context_dim)
         c, _ = self.context_map(batch.repeat(n, 1))
-        z = torch.zeros(len(c), self.input_dim, dtype=c.dtype)
+        z = torch.zeros(len(c), self.input_dim, dtype=c.dtype, device=c.device)
+        device = draw_device(generator, c.device)
         for d in range(self.input_dim):
             gamma, logits, means, scales = (t[:, d] for t in self._heads(z, c))
             u = mog_sample(self.sir_proposals, logits, means, scales, generator)  # (N, rows)
             log_w = self.log_unnormalised(u, gamma) - mog_log_prob(u, logits, means, scales)
-            pick = torch.multinomial(torch.softmax(log_w.T, -1), 1, generator=generator)[:, 0]
+            pick = torch.multinomial(torch.softmax(log_w.T, -1).to(device), 1, generator=generator)[:, 0].to(c.device)
             z[:, d] = u.T.gather(1, pick[:, None])[:, 0]
         y, _ = self.input_map.inverse(z)
         y = y.view(n, len(batch), self.input_dim)

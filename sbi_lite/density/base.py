@@ -10,6 +10,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.devices import draw_device
+
 __all__ = ["Capabilities", "ConditionalDensityEstimator", "StandardNormal", "UniformCube", "as_context_batch"]
 
 
@@ -89,7 +91,8 @@ class StandardNormal(nn.Module):
         return -0.5 * (u.pow(2).sum(-1) + self.features * math.log(2 * math.pi))
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return torch.randn(n, self.features, generator=generator, dtype=self._zero.dtype).to(self._zero.device)
+        device = draw_device(generator, self._zero.device)
+        return torch.randn(n, self.features, generator=generator, dtype=self._zero.dtype, device=device).to(self._zero.device)
 
 
 class UniformCube(nn.Module):
@@ -105,4 +108,6 @@ class UniformCube(nn.Module):
         return torch.where(inside, -self.features * math.log(2.0), -math.inf)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return (2 * torch.rand(n, self.features, generator=generator, dtype=self._zero.dtype) - 1).to(self._zero.device)
+        device = draw_device(generator, self._zero.device)
+        u = torch.rand(n, self.features, generator=generator, dtype=self._zero.dtype, device=device)
+        return (2 * u - 1).to(self._zero.device)

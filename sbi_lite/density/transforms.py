@@ -167,8 +167,8 @@ class Standardize(Transform):
 
     def set(self, mean: Tensor, std: Tensor) -> Standardize:
         with torch.no_grad():
-            self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
-            self.std.copy_(torch.as_tensor(std, dtype=self.std.dtype))
+            self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype, device=self.mean.device))
+            self.std.copy_(torch.as_tensor(std, dtype=self.std.dtype, device=self.std.device))
         return self
 
     def forward(self, inputs, context=None):

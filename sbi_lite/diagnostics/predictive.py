@@ -143,7 +143,7 @@ def posterior_predictive_check(posterior, simulator: Callable, x0, num_draws: in
     if isinstance(num_draws, bool) or int(num_draws) != num_draws or num_draws < 10:
         raise ValueError(f"num_draws must be an integer >= 10, got {num_draws}")
     draw_ss, sim_ss = seed_sequence(seed).spawn(2)
-    theta = torch.as_tensor(posterior.sample(int(num_draws), seed=int(draw_ss.generate_state(1)[0])))
+    theta = torch.as_tensor(posterior.sample(int(num_draws), seed=int(draw_ss.generate_state(1)[0])), device="cpu")
     sims = simulate(simulator, theta, seed=sim_ss, n_jobs=n_jobs, vectorized=vectorized, progress=progress)
     if sims.x.shape[1] != len(x0):
         raise ValueError(f"x0 has {len(x0)} entries but the simulator returns {sims.x.shape[1]}")
@@ -151,7 +151,7 @@ def posterior_predictive_check(posterior, simulator: Callable, x0, num_draws: in
     if int(ok.sum()) < 10:
         raise ValueError(f"only {int(ok.sum())} of {num_draws} predictive simulations succeeded: {sims.errors}")
     names, predicted = _statistics(sims.x[ok], statistics)
-    observed = _statistics(torch.as_tensor(x0, dtype=sims.x.dtype)[None], statistics)[1][0]
+    observed = _statistics(torch.as_tensor(x0, dtype=sims.x.dtype, device="cpu")[None], statistics)[1][0]
     p = predictive_p_values(observed, predicted)
     sd = predicted.std(0, ddof=1)
     z = (observed - predicted.mean(0)) / np.where(sd > 0, sd, np.nan)

@@ -280,10 +280,11 @@ def run_sbc(posterior_sampler: Callable, prior, simulator: Callable, num_simulat
         raise ValueError(f"only {len(theta)} of {num_simulations} simulations succeeded: {sims.errors}")
     seeds = [int(s.generate_state(1)[0]) for s in post_ss.spawn(1 if batched else len(x))]
     if batched:
-        draws = torch.as_tensor(posterior_sampler(x, int(num_draws), seed=seeds[0])).transpose(0, 1)
+        draws = torch.as_tensor(posterior_sampler(x, int(num_draws), seed=seeds[0]), device="cpu").transpose(0, 1)
     else:
         bar = tqdm(range(len(x)), desc="sbc posterior draws", disable=not progress_enabled(progress), leave=False)
-        draws = torch.stack([torch.as_tensor(posterior_sampler(x[i], int(num_draws), seed=seeds[i])) for i in bar])
+        draws = torch.stack([torch.as_tensor(posterior_sampler(x[i], int(num_draws), seed=seeds[i]), device="cpu")
+                             for i in bar])
     expected = (len(x), int(num_draws), theta.shape[1])
     if tuple(draws.shape) != expected:
         raise ValueError(f"posterior_sampler must return {'(L, N, D)' if batched else '(L, D)'} draws; "

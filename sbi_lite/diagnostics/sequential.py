@@ -85,7 +85,7 @@ def truncation_box(draws, *, prior=None, tail: float = 1e-3, widen: float = 0.25
     if bounds is not None:
         low = np.maximum(low, bounds[0].double().numpy())
         high = np.minimum(high, bounds[1].double().numpy())
-    return Box(torch.as_tensor(low), torch.as_tensor(high))
+    return Box(torch.as_tensor(low, device="cpu"), torch.as_tensor(high, device="cpu"))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ class Box:
     high: Tensor
 
     def __post_init__(self):
-        low, high = torch.as_tensor(self.low, dtype=torch.float64), torch.as_tensor(self.high, dtype=torch.float64)
+        low = torch.as_tensor(self.low, dtype=torch.float64, device="cpu")
+        high = torch.as_tensor(self.high, dtype=torch.float64, device="cpu")
         if low.dim() != 1 or low.shape != high.shape or not bool((high > low).all()):
             raise ValueError(f"Box needs low < high of equal shape (D,); got low={low.tolist()}, high={high.tolist()}")
         object.__setattr__(self, "low", low)
@@ -42,7 +43,7 @@ class Box:
 
     def contains(self, theta) -> Tensor:
         """Boolean (...,) for θ of shape (..., D)."""
-        theta = torch.as_tensor(theta, dtype=torch.float64)
+        theta = torch.as_tensor(theta, dtype=torch.float64, device="cpu")
         return ((theta >= self.low) & (theta <= self.high)).all(-1)
 
 
@@ -72,7 +73,7 @@ def sample_truncated_prior(prior, box: Box, n: int, *, seed: Seed = 0) -> Tensor
         high = torch.minimum(box.high.to(dtype), prior.high)
         if not bool((high > low).all()):
             raise ValueError(f"box {box.low.tolist()}..{box.high.tolist()} does not overlap the prior's support")
-        return low + (high - low) * torch.rand(int(n), prior.dim, generator=generator, dtype=dtype)
+        return low + (high - low) * torch.rand(int(n), prior.dim, generator=generator, dtype=dtype, device="cpu")
     return rejection_sample(lambda m: prior.sample((m,), generator=generator), box.contains, int(n))[0].to(dtype)
 
 
@@ -144,7 +145,7 @@ def make_test_set(posterior_sampler: Callable, prior, simulator: Callable, num_s
     if len(theta) < 10:
         raise ValueError(f"only {len(theta)} of {num_simulations} simulations succeeded: {sims.errors}")
     total = int(num_draws) * (int(oversample) if box is not None else 1)
-    draws = torch.as_tensor(posterior_sampler(x, total, seed=int(post_ss.generate_state(1)[0])))
+    draws = torch.as_tensor(posterior_sampler(x, total, seed=int(post_ss.generate_state(1)[0])), device="cpu")
     if tuple(draws.shape) != (total, len(x), theta.shape[1]):
         raise ValueError(f"posterior_sampler must return (L, N, D) = {(total, len(x), theta.shape[1])} draws; "
                          f"got {tuple(draws.shape)}")
@@ -156,8 +157,8 @@ def make_test_set(posterior_sampler: Callable, prior, simulator: Callable, num_s
     lp_true = lp_draws = None
     if log_prob is not None and len(x):
         with torch.no_grad():
-            lp_true = torch.as_tensor(log_prob(theta, x))
-            lp_draws = torch.as_tensor(log_prob(draws.transpose(0, 1), x)).transpose(0, 1)
+            lp_true = torch.as_tensor(log_prob(theta, x), device="cpu")
+            lp_draws = torch.as_tensor(log_prob(draws.transpose(0, 1), x), device="cpu").transpose(0, 1)
         if lp_true.shape != (len(x),) or lp_draws.shape != draws.shape[:2]:
             raise ValueError(f"log_prob must return (N,) for theta (N, D) and (L, N) for theta (L, N, D); got "
                              f"{tuple(lp_true.shape)} and {tuple(lp_draws.shape[::-1])}")

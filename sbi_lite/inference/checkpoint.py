@@ -36,7 +36,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(path)
     if not path.exists():
         return None
-    state = torch.load(path, weights_only=True)
+    # onto the CPU: a run checkpointed on a GPU resumes anywhere (the network moves to its device)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {str(path)!r} has format {state.get('format')!r}; this version of sbi_lite "
                          f"reads format {CHECKPOINT_FORMAT}. Start a new run with another checkpoint path.")

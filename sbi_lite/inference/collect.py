@@ -72,11 +72,11 @@ class RoundProgress:
 
 def _chunk_state(result: ChunkResult) -> dict[str, Any]:
     width = max((len(row) for row in result.rows if row is not None), default=0)
-    x = torch.full((len(result.rows), width), math.nan, dtype=torch.float64)
+    x = torch.full((len(result.rows), width), math.nan, dtype=torch.float64, device="cpu")
     for i, row in enumerate(result.rows):
         if row is not None:
-            x[i] = torch.as_tensor(row)
-    return {"x": x, "raised": torch.tensor([row is None for row in result.rows]), "errors": dict(result.errors),
+            x[i] = torch.as_tensor(row, device="cpu")
+    return {"x": x, "raised": torch.tensor([row is None for row in result.rows], device="cpu"), "errors": dict(result.errors),
             "messages": dict(result.messages), "rerun": None if result.rerun is None else list(result.rerun)}
 
 

@@ -36,9 +36,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def build_network(spec: dict[str, Any], seed: int = 0) -> nn.Module:
+def build_network(spec: dict[str, Any], seed: int = 0, device: torch.device | str = "cpu") -> nn.Module:
     """The untrained network that ``Method.spec`` describes (a loaded posterior then takes its
-    weights, and any seed-drawn permutations, from a state dict).
+    weights, and any seed-drawn permutations, from a state dict), on ``device``.
+
+    It is built on the CPU and then moved, so a seed gives the same initial weights on every
+    device, and a global default device set by the caller (``torch.set_default_device``) does not
+    decide where it lives.
 
     Example:
         >>> from sbi_lite import BoxUniform
@@ -47,11 +51,14 @@ def build_network(spec: dict[str, Any], seed: int = 0) -> nn.Module:
         ((3, 1), 3)
     """
     kwargs = spec["estimator_kwargs"]
-    if spec["method"] != "sre":
-        return build(spec["estimator"], spec["input_dim"], spec["context_dim"], seed=seed, **kwargs)
-    with torch.random.fork_rng(devices=[]):  # the initial weights follow the seed, not the global RNG
-        torch.manual_seed(seed)
-        return RatioEstimator(spec["input_dim"], spec["context_dim"], **kwargs)
+    with torch.device("cpu"):  # shields construction from a caller's default device (see above)
+        if spec["method"] != "sre":
+            net = build(spec["estimator"], spec["input_dim"], spec["context_dim"], seed=seed, **kwargs)
+        else:
+            with torch.random.fork_rng(devices=[]):  # the initial weights follow the seed, not the global RNG
+                torch.manual_seed(seed)
+                net = RatioEstimator(spec["input_dim"], spec["context_dim"], **kwargs)
+    return net.to(device)
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,10 @@ class Method:
     clip_grad_norm: float | None
     direct: bool
 
-    def build(self, prior: Prior, x_dim: int, estimator: str | None, seed: int, **kwargs) -> nn.Module:
-        """This method's network, built from ``spec`` so that a saved recipe cannot drift from it."""
-        return build_network(self.spec(prior, x_dim, estimator, kwargs), seed)
+    def build(self, prior: Prior, x_dim: int, estimator: str | None, seed: int, estimator_kwargs: dict, *,
+              device: torch.device | str = "cpu") -> nn.Module:
+        """This method's network on ``device``, built from ``spec`` so that a saved recipe cannot drift from it."""
+        return build_network(self.spec(prior, x_dim, estimator, estimator_kwargs), seed, device)
 
     def spec(self, prior: Prior, x_dim: int, estimator: str | None, estimator_kwargs: dict) -> dict[str, Any]:
         """What ``build`` makes, as JSON-able data (method, estimator name, its keyword arguments

@@ -67,6 +67,7 @@ class RoundConfig:
     max_failure_fraction: float = 0.8
     propose_budget: float | None = 600.0
     stop_when_converged: bool | float = False
+    device: str = "cpu"  # where the network trains and is evaluated; everything else stays on the CPU
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -84,8 +85,8 @@ class RoundConfig:
 
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
-        keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train", "chains",
-                "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged")
+        keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
+                "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         return {k: repr(getattr(self, k)) for k in keep}
 
 
@@ -100,14 +101,15 @@ class RoundStore:
     def add(self, theta: Tensor, x: Tensor, r: int) -> None:
         self.theta.append(theta)
         self.x.append(x)
-        self.round.append(torch.full((len(theta),), r))
+        self.round.append(torch.full((len(theta),), r, device=theta.device))
 
     def all(self) -> tuple[Tensor, Tensor]:
         return torch.cat(self.theta), torch.cat(self.x)
 
     def state(self) -> dict[str, Tensor]:
         if not self.theta:  # nothing simulated yet
-            return {"theta": torch.empty(0), "x": torch.empty(0), "round": torch.empty(0, dtype=torch.long)}
+            return {"theta": torch.empty(0, device="cpu"), "x": torch.empty(0, device="cpu"),
+                    "round": torch.empty(0, dtype=torch.long, device="cpu")}
         return {"theta": torch.cat(self.theta), "x": torch.cat(self.x), "round": torch.cat(self.round)}
 
     @classmethod
@@ -142,7 +144,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     if saved is not None:
         check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
     seeds = np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 2, np.uint32)
-    gen = torch.Generator().manual_seed(int(seeds[-1]))
+    gen = torch.Generator(device="cpu").manual_seed(int(seeds[-1]))  # proposals are drawn on the CPU
     # every mistake that can be found before round 1 is found now: the estimator's hyperparameters,
     # and the simulator's output size on one prior draw
     net = _build(method, prior, x0, cfg, int(seeds[3]))
@@ -280,7 +282,7 @@ def _build(method: Method, prior: Prior, x0: Tensor, cfg: RoundConfig, seed: int
     """The network, built before any simulation so that a bad hyperparameter costs nothing."""
     name = cfg.estimator or method.default_estimator or "classifier"
     try:
-        return method.build(prior, len(x0), cfg.estimator, seed, **cfg.estimator_kwargs)
+        return method.build(prior, len(x0), cfg.estimator, seed, cfg.estimator_kwargs, device=cfg.device)
     except TypeError as e:
         raise ValueError(f"estimator_kwargs={cfg.estimator_kwargs!r} do not fit the {name!r} estimator: {e}") from None
 
@@ -289,7 +291,7 @@ def _check_output_size(simulator, prior: Prior, x0: Tensor, cfg: RoundConfig, se
     """One simulation at one prior draw, where the run's simulations will run (so an unpicklable
     simulator or an unreachable cluster is reported now): x0 must have the simulator's output size.
     A failed probe run proves nothing and is let pass (round 1 checks again)."""
-    theta = prior.sample((1,), generator=torch.Generator().manual_seed(seed))
+    theta = prior.sample((1,), generator=torch.Generator(device="cpu").manual_seed(seed))
     try:
         sims = simulate(simulator, theta, seed=seed, progress=False, **cfg.simulate_options())
     except RuntimeError:  # the run raised: a failure, not a shape

@@ -1,5 +1,10 @@
 """The posterior surface shared by every method: ``sample``, ``log_prob``, ``history``,
-``to_arviz`` and ``save``, with the argument checks done once, here."""
+``to_arviz`` and ``save``, with the argument checks done once, here.
+
+Devices: the network computes on its own device (move it, or pass ``device=`` to ``infer`` or
+``sbi_lite.load``); draws come back on the CPU, where simulators, numpy and the diagnostics are;
+``log_prob`` answers on θ's device. x0, the prior and the samplers' chains stay on the CPU.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +73,8 @@ class Posterior(ABC):
         """Replace mutable state shared with the original after a shallow copy."""
 
     def sample(self, n: int, *, seed: Seed = None) -> Tensor:
-        """(n, d) draws from the posterior at x0; ``n = 0`` gives an empty (0, d) tensor.
+        """(n, d) draws from the posterior at x0, on the CPU whatever the network's device;
+        ``n = 0`` gives an empty (0, d) tensor.
 
         The same ``seed`` gives the same draws, whatever was sampled before; ``seed=None``
         continues MCMC chains from where the last call left them.
@@ -78,31 +84,34 @@ class Posterior(ABC):
         """
         n = check_int("n", n, minimum=0)
         if n == 0:
-            return torch.empty(0, self.prior.dim)
-        return self._sample(n, seed)
+            return torch.empty(0, self.prior.dim, device="cpu")
+        return self._sample(n, seed).cpu()
 
     @abstractmethod
     def _sample(self, n: int, seed: Seed) -> Tensor:
         """(n, d) draws, n ≥ 1."""
 
     def log_prob(self, theta: Tensor) -> Tensor:
-        """Log posterior density: θ (B, d) -> (B,), or (d,) -> (); −inf where θ is outside the
-        prior's support or not finite (±inf or NaN entries). Normalised for ``DirectPosterior``,
-        UNNORMALISED (the potential) for ``MCMCPosterior``.
+        """Log posterior density: θ (B, d) -> (B,), or (d,) -> (), on θ's device (a list: the
+        CPU); −inf where θ is outside the prior's support or not finite (±inf or NaN entries).
+        Normalised for ``DirectPosterior``, UNNORMALISED (the potential) for ``MCMCPosterior``.
 
         Raises:
             ValueError: θ has another shape (the message names it and d).
         """
-        theta = torch.as_tensor(theta, dtype=torch.get_default_dtype())
+        if isinstance(theta, Tensor):
+            theta = theta.to(torch.get_default_dtype())
+        else:  # not on a global default device: lists and arrays become CPU tensors
+            theta = torch.as_tensor(theta, dtype=torch.get_default_dtype(), device="cpu")
         d = self.prior.dim
         if theta.dim() not in (1, 2) or theta.shape[-1] != d:
             raise ValueError(f"theta must have shape (B, {d}) or ({d},); got {tuple(theta.shape)}")
         batch = theta.reshape(-1, d)
-        out = torch.full((len(batch),), -math.inf)
+        out = torch.full((len(batch),), -math.inf, device=batch.device)
         finite = torch.isfinite(batch).all(-1)
         if finite.any():
             with torch.no_grad():
-                out[finite] = self._log_prob(batch[finite]).to(out.dtype)
+                out[finite] = self._log_prob(batch[finite]).to(out)
         return out[0] if theta.dim() == 1 else out
 
     @abstractmethod
@@ -120,7 +129,7 @@ class Posterior(ABC):
         n = check_int("n", n, minimum=0)
         if n == 0:
             raise ValueError("to_arviz needs n >= 1 draws; got n=0")
-        draws = self._arviz_draws(n, seed, chains)
+        draws = self._arviz_draws(n, seed, chains).cpu()
         if draws.dim() == 3:
             return _to_idata(draws.numpy())
         chains = 4 if chains is None else check_int("chains", chains, minimum=0)

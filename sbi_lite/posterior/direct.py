@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.devices import module_device
 from sbi_lite.density.base import Capabilities, ConditionalDensityEstimator
 from sbi_lite.checks import check_int
 from sbi_lite.posterior.base import Posterior
@@ -89,25 +90,32 @@ class DirectPosterior(Posterior):
 
     def _propose(self, generator: torch.Generator) -> Callable[[int], Tensor]:
         def propose(m: int) -> Tensor:
+            # q draws on the network's device, kept (or rejected) on the CPU with the prior
             with torch.no_grad():
-                return self.estimator.sample(m, self._x0, generator=generator)
+                return self.estimator.sample(m, self._x0.to(module_device(self.estimator)), generator=generator).cpu()
         return propose
+
+    def _estimator_log_prob(self, theta: Tensor) -> Tensor:
+        """log q(θ|x0) computed on the network's device, returned on θ's."""
+        device = module_device(self.estimator)
+        x0 = self._x0.to(device).expand(len(theta), -1)
+        return self.estimator.log_prob(theta.to(device), x0).to(theta.device)
 
     def _potential(self, theta: Tensor) -> Tensor:
         inside = self.prior.support_contains(theta)
-        lp = self.estimator.log_prob(theta, self._x0.expand(len(theta), -1))
+        lp = self._estimator_log_prob(theta)
         return torch.where(inside, lp, -math.inf)
 
     def _snapshot(self) -> SliceSampler:
         # a fixed stream, not the caller's: the snapshot must not depend on which call built it
         if self._mcmc_start is None:
-            generator = torch.Generator().manual_seed(0)
+            generator = torch.Generator(device="cpu").manual_seed(0)
             pool = self.prior.sample((self.chains * 20,), generator=generator)
             with torch.no_grad():
                 pool = pool[torch.isfinite(self._potential(pool))]
             if not len(pool):
                 raise RuntimeError("no starting point with finite posterior density inside the prior's support")
-            init = pool[torch.randint(len(pool), (self.chains,), generator=generator)]
+            init = pool[torch.randint(len(pool), (self.chains,), generator=generator, device="cpu")]
             sampler = SliceSampler(self._potential, init, seed=generator)
             sampler.warm_up()
             self._mcmc_start = sampler
@@ -161,7 +169,7 @@ class DirectPosterior(Posterior):
         from ``mass_draws`` draws (its Monte Carlo error is a constant offset: see ``MASS_DRAWS``)."""
         if self._log_mass is None:
             self._log_mass = math.log(max(self.acceptance_rate(), 1e-12))
-        lp = self.estimator.log_prob(theta, self._x0.expand(len(theta), -1)) - self._log_mass
+        lp = self._estimator_log_prob(theta) - self._log_mass
         return torch.where(self.prior.support_contains(theta), lp, -math.inf)
 
     def _unshare(self) -> None:

@@ -7,7 +7,7 @@ Keys (format version 1):
   change (a file of another version is refused); ``library_version``: the writing sbi_lite.
 - ``config``: a JSON string: ``{"posterior": "direct" | "mcmc", "spec": {method, estimator,
   estimator_kwargs, input_dim, context_dim}, "settings": {sampler settings}}``.
-- ``network``: the estimator's (or classifier's) ``state_dict``.
+- ``network``: the estimator's (or classifier's) ``state_dict``, on the CPU (files are device-free).
 - ``prior``: ``{"type": ..., parameters as tensors}`` (``encode_prior``).
 - ``x0``: tensor (c,). ``history``: ``{"columns", "dtypes", "data"}`` (``encode_history``).
 - ``state``: tensors and numbers the posterior needs to give the same draws for the same seed
@@ -109,8 +109,8 @@ def write(path: str | os.PathLike, config: dict[str, Any], network: dict, prior:
           history: pd.DataFrame, state: dict[str, Any]) -> None:
     """Write one posterior file (see the module docstring)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": _library_version(),
-               "config": json.dumps(config), "network": dict(network), "prior": encode_prior(prior),
-               "x0": x0.clone(), "history": encode_history(history), "state": state}
+               "config": json.dumps(config), "network": {k: v.detach().cpu() for k, v in network.items()},
+               "prior": encode_prior(prior), "x0": x0.detach().cpu().clone(), "history": encode_history(history), "state": state}
     torch.save(payload, path)
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from sbi_lite.checks import check_int
+from sbi_lite.devices import module_device
 from sbi_lite.posterior.base import Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler
@@ -22,7 +23,9 @@ class NetworkPotential:
     """The unnormalised log posterior at x0 of a trained network, as a picklable callable.
 
     θ (B, d) -> (B,): log q(x0|θ) + log p(θ) (``kind="likelihood"``, SNL) or f(θ, x0) + log p(θ)
-    (``kind="ratio"``, SRE); −inf outside the prior's support.
+    (``kind="ratio"``, SRE); −inf outside the prior's support. The network term is computed on
+    the network's device (read at every call, so moving the network moves the work); the result
+    is on θ's device.
 
     Example:
         >>> from sbi_lite import BoxUniform
@@ -38,8 +41,10 @@ class NetworkPotential:
         self.net, self.prior, self.x0, self.kind = net, prior, x0.clone(), kind
 
     def __call__(self, theta: Tensor) -> Tensor:
-        x = self.x0.expand(len(theta), -1)
-        term = self.net.log_prob(x, theta) if self.kind == "likelihood" else self.net.log_ratio(theta, x)
+        device = module_device(self.net)
+        t, x = theta.to(device), self.x0.to(device).expand(len(theta), -1)
+        term = self.net.log_prob(x, t) if self.kind == "likelihood" else self.net.log_ratio(t, x)
+        term = term.to(theta.device)
         lp = self.prior.log_prob(theta)
         return torch.where(torch.isfinite(lp), term + lp, lp)
 

@@ -5,6 +5,10 @@ The sampler keeps its state (chains, tuned widths) between calls, so the chains 
 inference rounds; ``set_potential`` swaps the target and burns in again, as the paper did.
 ``copy`` and ``state_dict``/``from_state`` let a posterior keep a snapshot of that state and
 restart from it, so that its draws are a function of a seed.
+
+Devices follow the chains: the sampler's state lives on ``init``'s device and the potential is
+called there. Its random numbers are drawn on the generator's device (the CPU by default) and
+moved, so a seed gives the same stream of uniforms on every device.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class SliceSampler:
 
     Args:
         potential: θ (N, d) -> log density (N,), −inf outside the support.
-        init: (C, d) starting points with finite potential.
+        init: (C, d) starting points with finite potential; the chains live on its device.
         width: initial bracket width (tuned on the first ``tune`` sweeps).
         tune: sweeps used to tune the per-coordinate widths (running mean of final brackets).
         burn_in: sweeps discarded whenever the target changes (including the first).
@@ -53,7 +57,7 @@ class SliceSampler:
         if not torch.isfinite(self.log_p).all():
             bad = torch.nonzero(~torch.isfinite(self.log_p))[:, 0].tolist()
             raise ValueError(f"initial chains {bad} have non-finite potential")
-        self.widths = torch.full((init.shape[1],), float(width))
+        self.widths = torch.full((init.shape[1],), float(width), device=init.device)
         self.tune, self.burn_in, self.max_step_out = tune, burn_in, max_step_out
         self.generator = torch_generator(seed)
         self.tuned = False
@@ -68,7 +72,8 @@ class SliceSampler:
         return {"chains": self.chains.clone(), "log_p": self.log_p.clone(), "widths": self.widths.clone(),
                 "tuned": self.tuned, "needs_burn_in": self.needs_burn_in, "tune": self.tune,
                 "burn_in": self.burn_in, "max_step_out": self.max_step_out, "evaluations": self.evaluations,
-                "budget_seconds": self.budget_seconds, "generator": self.generator.get_state()}
+                "budget_seconds": self.budget_seconds, "generator": self.generator.get_state(),
+                "generator_device": str(self.generator.device)}
 
     def set_potential(self, potential: Potential) -> None:
         """Change the target; the chains stay where they are and burn in on the next call."""
@@ -100,7 +105,7 @@ class SliceSampler:
         new.tuned, new.needs_burn_in = bool(state["tuned"]), bool(state["needs_burn_in"])
         new.tune, new.burn_in, new.max_step_out = int(state["tune"]), int(state["burn_in"]), int(state["max_step_out"])
         new.evaluations, new.budget_seconds = int(state["evaluations"]), state["budget_seconds"]
-        new.generator = torch.Generator().set_state(state["generator"].clone())
+        new.generator = torch.Generator(device=state.get("generator_device", "cpu")).set_state(state["generator"].clone())
         new._call, new._done = (0.0, 0, False), 0
         return new
 
@@ -112,16 +117,20 @@ class SliceSampler:
         # NaN counts as outside the support; nan_to_num would also turn −inf into a finite floor
         return torch.where(torch.isnan(out), -torch.inf, out.detach())
 
+    def _uniform(self, n: int) -> Tensor:
+        """n U(0, 1) numbers from the sampler's stream, on the chains' device."""
+        return torch.rand(n, generator=self.generator, device=self.generator.device).to(self.chains.device)
+
     def _update(self, j: int, tuning: list[Tensor] | None) -> None:
-        g, x, c = self.generator, self.chains, len(self.chains)
+        x, c = self.chains, len(self.chains)
         w = self.widths[j]
         # the level in float64: at a float32 potential of ~1e8, log_p + log U rounds back to log_p and
         # no point but x itself is ever "above" it
-        level = self.log_p.double() + torch.log(torch.rand(c, generator=g)).double()
-        left = x[:, j] - w * torch.rand(c, generator=g)
+        level = self.log_p.double() + torch.log(self._uniform(c)).double()
+        left = x[:, j] - w * self._uniform(c)
         right = left + w
         for side, sign in ((left, -1.0), (right, 1.0)):
-            active = torch.arange(c)
+            active = torch.arange(c, device=x.device)
             for _ in range(self.max_step_out):
                 probe = x[active].clone()
                 probe[:, j] = side[active]
@@ -132,14 +141,14 @@ class SliceSampler:
                 side[active] += sign * w
         if tuning is not None:
             tuning.append((right - left).mean())
-        pending = torch.arange(c)
+        pending = torch.arange(c, device=x.device)
         new = x[:, j].clone()
         while pending.numel():
             # a bracket shrunk to nothing (a potential too steep for float32) leaves the chain where it is
             collapsed = (right[pending] - left[pending]) <= 1e-7 * (1 + x[pending, j].abs())
             pending = pending[~collapsed]
             lo, hi = left[pending], right[pending]
-            cand = lo + (hi - lo) * torch.rand(len(pending), generator=g)
+            cand = lo + (hi - lo) * self._uniform(len(pending))
             probe = x[pending].clone()
             probe[:, j] = cand
             lp = self._eval(probe)
@@ -155,7 +164,8 @@ class SliceSampler:
 
     def sweep(self, tuning: list[list[Tensor]] | None = None) -> None:
         """One update of every coordinate, in a freshly shuffled order, for all chains."""
-        for j in torch.randperm(self.chains.shape[1], generator=self.generator).tolist():
+        order = torch.randperm(self.chains.shape[1], generator=self.generator, device=self.generator.device)
+        for j in order.tolist():
             self._update(j, None if tuning is None else tuning[j])
         self._done += 1
 

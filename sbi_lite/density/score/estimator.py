@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.devices import draw_device
 from sbi_lite.density.base import Capabilities, ConditionalDensityEstimator, StandardNormal, as_context_batch
 from sbi_lite.density.score.ode import solve_rk45
 from sbi_lite.density.score.sde import SDE, SubVPSDE, VESDE, VPSDE
@@ -83,15 +84,15 @@ class ScoreEstimator(ConditionalDensityEstimator):
         # in eval mode (validation) the same t and z are drawn every call, so that early stopping
         # compares epochs on one fixed Monte-Carlo estimate instead of on noise
         gen = None if self.training else torch.Generator().manual_seed(0)
-        t = self.sde.sample_time(len(y), self.eps, gen).to(y.dtype)
-        z = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+        t = self.sde.sample_time(len(y), self.eps, gen).to(y.device, y.dtype)
+        z = torch.randn(y.shape, generator=gen, dtype=y.dtype, device=draw_device(gen, y.device)).to(y.device)
         std = self.sde.std(t)[:, None]
         y_t = self.sde.mean_coeff(t)[:, None] * y + std * z
         return self.z_norm * (std * self.score(y_t, t, c) + z).pow(2).sum(-1)
 
     def _drift(self, y: Tensor, t: float, c: Tensor, score_weight: float = 0.5) -> Tensor:
         """f − w g² s: the probability-flow ODE's drift (w = ½) or the reverse SDE's (w = 1)."""
-        tt = torch.full((len(y),), t, dtype=y.dtype)
+        tt = torch.full((len(y),), t, dtype=y.dtype, device=y.device)
         return self.sde.drift_coeff(tt)[:, None] * y - score_weight * self.sde.g2(tt)[:, None] * self.score(y, tt, c)
 
     def divergence(self, y: Tensor, t: float, c: Tensor, probe: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -138,8 +139,9 @@ class ScoreEstimator(ConditionalDensityEstimator):
         c, _ = self.context_map(context)
         probe = None
         if hutchinson:
-            probe = torch.randint(0, 2, y.shape, generator=generator).to(y.dtype) * 2 - 1
-        state = torch.cat([y, torch.zeros(len(y), 1, dtype=y.dtype)], -1)
+            probe = torch.randint(0, 2, y.shape, generator=generator, device=draw_device(generator, y.device))
+            probe = probe.to(y.device, y.dtype) * 2 - 1
+        state = torch.cat([y, torch.zeros(len(y), 1, dtype=y.dtype, device=y.device)], -1)
         with torch.no_grad():
             out, _ = solve_rk45(self._augmented(c, probe), state, self.eps, 1.0, rtol=self.rtol, atol=self.atol)
         return self._prior_log_prob(out[:, :-1]) + out[:, -1] + ld_pre
@@ -154,12 +156,14 @@ class ScoreEstimator(ConditionalDensityEstimator):
         if method == "ode":
             y, _ = solve_rk45(lambda v, t: self._drift(v, t, c), y, 1.0, self.eps, rtol=self.rtol, atol=self.atol)
         elif method == "sde":
-            ts = torch.linspace(1.0, self.eps, steps + 1, dtype=torch.float64)
+            ts = torch.linspace(1.0, self.eps, steps + 1, dtype=torch.float64, device="cpu")
+            noise_device = draw_device(generator, y.device)
             for t_hi, t_lo in zip(ts[:-1], ts[1:]):
                 dt = float(t_hi - t_lo)
                 g = float(self.sde.g2(t_hi)) ** 0.5
                 drift = self._drift(y, float(t_hi), c, score_weight=1.0)
-                y = y - drift * dt + g * dt**0.5 * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+                noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=noise_device).to(y.device)
+                y = y - drift * dt + g * dt**0.5 * noise
         else:
             raise ValueError(f"method must be 'ode' or 'sde', got {method!r}")
         out, _ = self.input_map.inverse(y)
@@ -174,7 +178,7 @@ class ScoreEstimator(ConditionalDensityEstimator):
         c, _ = self.context_map(context)
         b, d = y.shape
         sde = self.sde
-        t = sde.sample_time(b * num_times, self.eps).to(y.dtype)
+        t = sde.sample_time(b * num_times, self.eps).to(y.device, y.dtype)
         yr, cr = y.repeat_interleave(num_times, 0), c.repeat_interleave(num_times, 0)
         z = torch.randn_like(yr)
         std = sde.std(t)[:, None]
@@ -183,13 +187,13 @@ class ScoreEstimator(ConditionalDensityEstimator):
         integrand = (std * self.score(y_t, t, cr) + z).pow(2).sum(-1) - z.pow(2).sum(-1) - 2 * std[:, 0] ** 2 * div_f / sde.g2(t)
         integral = self.z_norm * integrand.view(b, num_times).mean(1)
         # E[−log π(y_1)] in closed form: π = N(0, s² I), y_1 ~ N(m_1 y, σ_1² I)
-        one = torch.ones(b, dtype=y.dtype)
+        one = torch.ones(b, dtype=y.dtype, device=y.device)
         s2 = sde.prior_std() ** 2
         prior_term = ((sde.mean_coeff(one) ** 2 * y.pow(2).sum(-1) + d * sde.std(one) ** 2) / (2 * s2)
                       + 0.5 * d * math.log(2 * math.pi * s2))
         # Tweedie decoder at ε, q(y|y') = N(y'/α + (β²/α) s(y', ε), (β/α)² I), averaged over draws
         draws = 16
-        t_eps = torch.full((b * draws,), self.eps, dtype=y.dtype)
+        t_eps = torch.full((b * draws,), self.eps, dtype=y.dtype, device=y.device)
         alpha, beta = sde.mean_coeff(t_eps)[:, None], sde.std(t_eps)[:, None]
         yd, cd = y.repeat_interleave(draws, 0), c.repeat_interleave(draws, 0)
         y_eps = alpha * yd + beta * torch.randn_like(yd)

@@ -16,6 +16,11 @@ from torch import Tensor
 __all__ = ["VPSDE", "SubVPSDE", "VESDE", "SDE"]
 
 
+def _device(generator: torch.Generator | None) -> torch.device:
+    # times are drawn on the CPU (or the generator's device), never on a global default device
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def _log_expm1(x: Tensor) -> Tensor:
     # log(e^x − 1), accurate for small and large x
     return torch.where(x > 20, x, torch.log(torch.expm1(x.clamp_min(1e-30))))
@@ -35,14 +40,16 @@ class SDE:
 
     def z(self, eps: float) -> float:
         """Z = ∫_ε^1 g(t)²/σ_t² dt."""
-        t = torch.tensor([eps, 1.0], dtype=torch.float64)
+        t = torch.tensor([eps, 1.0], dtype=torch.float64, device="cpu")
         c = self._cdf(t)
         return float(c[1] - c[0])
 
     def sample_time(self, n: int, eps: float, generator: torch.Generator | None = None) -> Tensor:
-        """t ~ p(t) ∝ g²/σ² on [ε, 1] by inverting the CDF (bisection; closed form for VP)."""
-        u = torch.rand(n, generator=generator, dtype=torch.float64)
-        lo_c = self._cdf(torch.tensor(eps, dtype=torch.float64))
+        """t ~ p(t) ∝ g²/σ² on [ε, 1] by inverting the CDF (bisection; closed form for VP), on
+        ``generator``'s device (the CPU without one: the same times on every device); callers
+        move t to their data."""
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=_device(generator))
+        lo_c = self._cdf(torch.tensor(eps, dtype=torch.float64, device=u.device))
         target = lo_c + u * self.z(eps)
         lo, hi = torch.full_like(u, eps), torch.ones_like(u)
         for _ in range(60):
@@ -83,8 +90,9 @@ class VPSDE(SDE):
         return _log_expm1(self.big_b(t))
 
     def sample_time(self, n, eps, generator=None):
-        u = torch.rand(n, generator=generator, dtype=torch.float64)
-        b_star = torch.nn.functional.softplus(self._cdf(torch.tensor(eps, dtype=torch.float64)) + u * self.z(eps))
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=_device(generator))
+        lo_c = self._cdf(torch.tensor(eps, dtype=torch.float64, device=u.device))
+        b_star = torch.nn.functional.softplus(lo_c + u * self.z(eps))
         db = self.beta_max - self.beta_min
         return ((-self.beta_min + torch.sqrt(self.beta_min**2 + 2 * db * b_star)) / db).float()
 
