@@ -42,7 +42,7 @@ def test_chains_stuck_in_modes_exceed_the_threshold():
     init = torch.randn(100, 3, generator=g)
     init[:, 0] += torch.where(torch.randperm(100, generator=g) < 70, 10.0, -10.0)  # 70/30, the truth is 50/50
     health = one_round(bimodal, init, 0)
-    assert health.rhat > 1.015 > THRESHOLD  # 1.020 here; 20 seeds: benchmarks/results/mcmc_health.md
+    assert health.rhat > 1.015 > THRESHOLD  # 1.020 here (benchmarks/results/mcmc_health.md)
     assert health.ess < 1000
 
 
@@ -70,7 +70,7 @@ def linear_gaussian(theta, rng):
 def test_snl_records_chain_health_and_warns_when_above(monkeypatch):
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
     kwargs = dict(method="snl", rounds=2, simulations_per_round=200, progress=False, seed=0,
-                  estimator_kwargs={"hidden": 16, "transforms": 2}, train_config=TrainConfig(max_epochs=5))
+                  estimator_kwargs={"hidden": 16, "num_transforms": 2}, train_config=TrainConfig(max_epochs=5))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a healthy run does not warn
         warnings.filterwarnings("ignore", message=".*x0")  # round 1's typicality check is not what is tested
