@@ -30,6 +30,7 @@ from sbi_lite.inference.methods import Method
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler, rejection_sample
+from sbi_lite.samplers.health import THRESHOLD, ChainHealth
 from sbi_lite.seeding import spawn_int
 from sbi_lite.simulate import simulate
 from sbi_lite.simulate_backends import resolve_n_jobs
@@ -188,6 +189,9 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                 return _p.sample(m, seed=_s + m)
             draws = propose(max(need, MIN_CHANGE_DRAWS))  # drawn now, so that a settled run stops before simulating
             propose = _replaying(draws, propose)
+        # the chains that proposed (or drew the truncation box), from the round's first draw
+        health = posterior.last_health() if draws is not None else ChainHealth(math.nan, math.nan)
+        _warn_unhealthy(health, r)
         # the proposing posterior's draws (truncated prior: its 10,000) count as proposing time
         t_setup = time.perf_counter() - t0
         if draws is not None:
@@ -224,7 +228,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                      "failed": sims.failed if sims else 0, "failure_reasons": sims.reasons() if sims else "",
                      "epochs": hist.epochs, "best_validation_loss": hist.best_validation_loss,
                      "acceptance_rate": acceptance,
-                     "potential_evaluations": evaluations, "posterior_change": math.nan,
+                     "potential_evaluations": evaluations, "mcmc_rhat": health.rhat, "mcmc_ess": health.ess,
+                     "posterior_change": math.nan,
                      "x0_typicality_p": typicality,
                      "propose_over_budget": cfg.propose_budget is not None and t_prop > cfg.propose_budget,
                      "seconds_propose": t_prop, "seconds_simulate": sims.seconds_simulate if sims else 0.0,
@@ -314,6 +319,16 @@ def _posterior(method: Method, net, prior: Prior, x0: Tensor, cfg: RoundConfig, 
         sampler.set_potential(potential)
     sampler.budget_seconds = cfg.propose_budget
     return MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec), sampler
+
+
+def _warn_unhealthy(health: ChainHealth, r: int) -> None:
+    """Warn when the chains proposing round r + 1 disagree (nested R-hat above the threshold)."""
+    if health.rhat > THRESHOLD:
+        warnings.warn(f"the MCMC chains proposing round {r + 1} disagree: nested R-hat {health.rhat:.3f} > {THRESHOLD} "
+                      f"(bulk ESS {health.ess:.0f}), so its proposals may misweight or miss parts of the posterior. "
+                      "The chains may sit in modes they cannot leave, or need a longer burn-in: use more chains "
+                      "(infer(chains=...)) and check the chains with posterior.to_arviz(); every round's values are "
+                      "in posterior.history['mcmc_rhat'].", UserWarning, stacklevel=4)
 
 
 def _warn_exceptions(sims: RoundSimulations, r: int) -> bool:

@@ -18,6 +18,7 @@ from sbi_lite.checks import check_int
 from sbi_lite.posterior.base import Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import LowAcceptanceError, SliceSampler, rejection_sample
+from sbi_lite.samplers.health import ChainHealth
 from sbi_lite.seeding import Seed, torch_generator
 
 __all__ = ["DirectPosterior"]
@@ -150,6 +151,13 @@ class DirectPosterior(Posterior):
             return self._mcmc(n, None if seed is None else generator, per_chain)
         self.last_acceptance, self.last_method = rate, "rejection"
         return draws
+
+    def last_health(self) -> ChainHealth:
+        """Nested R-hat and bulk ESS of the last draw's slice-sampling chains (unthinned trace);
+        NaN when the last draw was by rejection. See ``sbi_lite.samplers.health``."""
+        if self.last_method != "mcmc" or self._live is None:
+            return ChainHealth(math.nan, math.nan)
+        return self._live.last_health()
 
     def _sample(self, n: int, seed: Seed) -> Tensor:
         return self._draw(n, seed, per_chain=False)

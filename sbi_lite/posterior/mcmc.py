@@ -3,6 +3,7 @@ vectorised slice sampler; ``log_prob`` is UNNORMALISED (the potential)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import pandas as pd
@@ -14,6 +15,7 @@ from sbi_lite.devices import module_device
 from sbi_lite.posterior.base import Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler
+from sbi_lite.samplers.health import ChainHealth
 from sbi_lite.seeding import Seed, torch_generator
 
 __all__ = ["MCMCPosterior", "NetworkPotential"]
@@ -95,6 +97,11 @@ class MCMCPosterior(Posterior):
         """A copy of the chains where this posterior's last sampling left them (the round loop
         starts the next round's chains there); changing it does not change this posterior."""
         return (self._live or self._warm or self._start).copy()
+
+    def last_health(self) -> ChainHealth:
+        """Nested R-hat and bulk ESS of this posterior's last ``sample`` (or ``to_arviz``) call,
+        from its chains' unthinned trace; NaN before any. See ``sbi_lite.samplers.health``."""
+        return self._live.last_health() if self._live is not None else ChainHealth(math.nan, math.nan)
 
     def _warmed(self) -> SliceSampler:
         if self._warm is None:

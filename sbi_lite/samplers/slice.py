@@ -13,6 +13,7 @@ moved, so a seed gives the same stream of uniforms on every device.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Any, Callable
@@ -20,6 +21,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from sbi_lite.samplers.health import ChainHealth, chain_health
 from sbi_lite.seeding import Seed, torch_generator
 
 __all__ = ["SliceSampler"]
@@ -65,6 +67,7 @@ class SliceSampler:
         self.budget_seconds = budget_seconds
         self._call: tuple[float, int, bool] = (0.0, 0, False)  # this sample call: start time, sweeps planned, warned
         self._done = 0  # sweeps made in this sample call
+        self._trace: Tensor | None = None  # the last sample call's every sweep, (C, S, d), for last_health
 
     def state(self) -> dict[str, Any]:
         """Everything that determines the chains' future, as tensors and plain values (a
@@ -106,7 +109,7 @@ class SliceSampler:
         new.tune, new.burn_in, new.max_step_out = int(state["tune"]), int(state["burn_in"]), int(state["max_step_out"])
         new.evaluations, new.budget_seconds = int(state["evaluations"]), state["budget_seconds"]
         new.generator = torch.Generator(device=state.get("generator_device", "cpu")).set_state(state["generator"].clone())
-        new._call, new._done = (0.0, 0, False), 0
+        new._call, new._done, new._trace = (0.0, 0, False), 0, None
         return new
 
     def _eval(self, theta: Tensor) -> Tensor:
@@ -193,6 +196,20 @@ class SliceSampler:
         planned = (0 if self.tuned else self.tune) + (self.burn_in if self.needs_burn_in else 0) + sweeps
         self._call, self._done = (time.perf_counter(), planned, False), 0
 
+    def last_health(self) -> ChainHealth:
+        """Nested R-hat and bulk ESS of the last ``sample`` call's unthinned trace (every sweep
+        after burn-in, C chains × draws·thin); NaN before any call. See ``samplers.health``.
+
+        Example:
+            >>> s = SliceSampler(lambda t: -0.5 * t.pow(2).sum(-1), torch.randn(100, 2), seed=0)
+            >>> _ = s.sample(1000)
+            >>> s.last_health().rhat < 1.01
+            True
+        """
+        if self._trace is None:
+            return ChainHealth(math.nan, math.nan)
+        return chain_health(self._trace)
+
     def warm_up(self) -> None:
         """Tune the widths (once in the sampler's life) and burn in (once per target), if still due."""
         self._begin_call(0)
@@ -213,17 +230,21 @@ class SliceSampler:
     def sample(self, n: int, thin: int = 10, *, per_chain: bool = False) -> Tensor:
         """n draws, one kept every ``thin`` sweeps from every chain.
 
-        Returns (n, d), or (C, n / C, d) with ``per_chain`` (for R-hat and ESS).
+        Returns (n, d), or (C, n / C, d) with ``per_chain`` (for R-hat and ESS). The call's
+        unthinned trace is kept (until the next call, not by ``copy``) for ``last_health``.
         """
         c = len(self.chains)
         draws = -(-n // c)
         self._begin_call(draws * thin)
         self._prepare()
-        kept = []
-        for _ in range(draws):
-            self.run(thin)
-            kept.append(self.chains.clone())
-        stacked = torch.stack(kept, 1)  # (C, draws, d)
+        # every sweep, not only the kept ones: R-hat needs the chains' full paths (see last_health)
+        trace = []
+        for _ in range(draws * thin):
+            self.sweep()
+            self._check_budget()
+            trace.append(self.chains.clone())
+        self._trace = torch.stack(trace, 1)  # (C, draws · thin, d)
+        stacked = self._trace[:, thin - 1::thin]  # (C, draws, d)
         if per_chain:
             return stacked
         return stacked.transpose(0, 1).reshape(-1, stacked.shape[-1])[:n]
