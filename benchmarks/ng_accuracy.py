@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from _markdown import to_markdown
+from sbi_lite.train import TrainConfig
 
 HERE = Path(__file__).parent
 RUNS = HERE / "results" / "ng_accuracy"
@@ -33,11 +34,15 @@ OURS = {
     "ours_snpe": dict(method="snpe"),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
     "ours_snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10, proposal="posterior"),
-    "ours_snpe_nsf_k10": dict(method="snpe", estimator="nsf", num_atoms=10, leakage_free=False, proposal="posterior"),
-    "ours_snpe_nsfbox_k10": dict(method="snpe", estimator="nsf", num_atoms=10, proposal="posterior"),
+    "ours_snpe_nsf_k10": dict(method="snpe", estimator="nsf", num_atoms=10, proposal="posterior"),
+    "ours_snpe_nsfbox_k10": dict(method="snpe", leakage_free=True, num_atoms=10, proposal="posterior"),
     "ours_snpe_maf_trunc": dict(method="snpe", estimator="maf", proposal="truncated"),
-    "ours_snpe_nsf_trunc": dict(method="snpe", estimator="nsf", leakage_free=False, proposal="truncated"),
-    "ours_snpe_nsfbox_trunc": dict(method="snpe", estimator="nsf", proposal="truncated"),
+    "ours_snpe_nsf_trunc": dict(method="snpe", estimator="nsf", proposal="truncated"),
+    "ours_snpe_nsfbox_trunc": dict(method="snpe", leakage_free=True, proposal="truncated"),
+    "ours_snpe_nsf_trunc_b200": dict(method="snpe", estimator="nsf", proposal="truncated",
+                                     train_config=TrainConfig(batch_size=200)),
+    "ours_snpe_ensemble": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
+                               proposal="truncated"),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
 }

@@ -13,6 +13,7 @@ from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
 from sbi_lite.devices import check_device
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
+from sbi_lite.inference.presets import PRESETS, resolve_preset
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
 from sbi_lite.seeding import Seed, check_seed
@@ -32,12 +33,13 @@ def infer(
     estimator: str | None = None,
     rounds: int = 10,
     simulations_per_round: int = 1000,
-    num_atoms: int = 100,
+    num_atoms: int | None = None,
     proposal: str | None = None,
+    preset: str = "default",
     seed: Seed = None,
     n_jobs: int = 1,
     progress: bool | None = None,
-    leakage_free: bool = False,
+    leakage_free: bool | None = None,
     estimator_kwargs: dict | None = None,
     train_config: TrainConfig | None = None,
     chains: int = 100,
@@ -64,18 +66,22 @@ def infer(
         estimator: density estimator for "snpe"/"snl" ("maf" by default, as in the paper; "nsf",
             "nsf_ar" or any registered name).
         rounds, simulations_per_round: the simulation budget.
-        num_atoms: K of the contrastive loss (2 ≤ K ≤ batch size 100).
+        num_atoms: K of the contrastive loss (2 ≤ K ≤ batch size 100; None: the preset's, 100).
         proposal: where SNPE-C's later rounds draw θ: "posterior" (q(θ|x0) itself, trained by
             the atomic contrastive loss, as in the paper) or "truncated" (the prior restricted to
             q's highest-density region at x0, trained by maximum likelihood: truncated sequential
-            NPE). None: "posterior", except for estimators without a cheap exact log-density
-            (AEM, diffusion), which only "truncated" can train.
+            NPE). None: the preset's; estimators without a cheap exact log-density (AEM,
+            diffusion) always use "truncated".
+        preset: where the arguments left as None take their values: "default" (chosen by
+            measurement on six Nonlinear-Gaussian observations, benchmarks/results/ng_accuracy.md:
+            SNPE-C with an NSF and truncated proposals) or "paper" (the paper's settings: SNPE-C
+            with a MAF, K = 100 and proposals from q(θ|x0)). SRE and SNL are the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training
             epochs; None (default): shown when stderr is a terminal.
         leakage_free: SNPE-C with a box prior: an NSF whose support IS the prior's box, so no
-            posterior mass leaks outside it and rejection never rejects.
+            posterior mass leaks outside it and rejection never rejects (None: the preset's).
         estimator_kwargs: hyperparameters for the estimator builder.
         train_config: training settings (default: the paper's, with the method's gradient
             clipping and the estimator's declared weight averaging, ``capabilities.ema``).
@@ -135,9 +141,18 @@ def infer(
     if not callable(simulator):
         raise TypeError(f"simulator must be callable, got {type(simulator).__name__}")
     check_choice("method", method, METHODS)
+    check_choice("preset", preset, PRESETS)
+    if leakage_free is not None:
+        check_bool("leakage_free", leakage_free)
+    explicit_proposal = proposal
+    resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
+                              proposal=proposal, leakage_free=leakage_free)
+    if method != "sre":
+        estimator = resolved["estimator"]
+    num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     prior = as_prior(prior)
     x0 = _as_observation(x0)
-    for name, value in (("progress", progress), ("leakage_free", leakage_free), ("vectorized", vectorized)):
+    for name, value in (("progress", progress), ("vectorized", vectorized)):
         if not (name == "progress" and value is None):
             check_bool(name, value)
     check_int("rounds", rounds, minimum=1)
@@ -185,16 +200,16 @@ def infer(
                              f"estimator={estimator!r} has none")
         kwargs.setdefault("bounds", prior.bounds)
     capabilities = getattr(REGISTRY.get(estimator or ""), "capabilities", None)
-    if proposal is not None:
-        check_choice("proposal", proposal, ("posterior", "truncated"))
+    if explicit_proposal is not None:
+        check_choice("proposal", explicit_proposal, ("posterior", "truncated"))
         if method != "snpe":
-            raise ValueError(f"proposal={proposal!r} applies to method='snpe' only; {method!r} proposes from its "
-                             "posterior")
+            raise ValueError(f"proposal={explicit_proposal!r} applies to method='snpe' only; {method!r} proposes from "
+                             "its posterior")
     exact = capabilities is None or capabilities.log_prob == "exact"
-    if proposal == "posterior" and not exact:
+    if explicit_proposal == "posterior" and not exact:
         raise ValueError(f"proposal='posterior' trains by the atomic contrastive loss, which needs an exact log-density; "
                          f"estimator {estimator!r} has none: use proposal='truncated' (the default for it)")
-    proposal = proposal or ("posterior" if exact else "truncated")
+    proposal = (proposal or "posterior") if exact else "truncated"
     if method == "snl" and capabilities is not None and capabilities.log_prob == "estimate":
         raise ValueError(f"method='snl' with estimator {estimator!r} is refused: its log-density is an importance-"
                          "sampling estimate that maximum-likelihood training learns to exploit (on a two-parameter "

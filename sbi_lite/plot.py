@@ -187,11 +187,19 @@ def history(table, *, path: str | None = None):
     plt = _pyplot()
     rounds = table["round"].to_numpy()
     fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    # the proposing panel: rejection acceptance (SNPE-C), else the MCMC chains' health (SNL, SRE)
+    mcmc = "mcmc_rhat" in table and table["acceptance_rate"].isna().all() and table["mcmc_rhat"].notna().any()
     for ax, column, title in ((axes[0], "best_validation_loss", "best validation loss"),
-                              (axes[1], "acceptance_rate", "rejection acceptance"),
+                              (axes[1], *(("mcmc_rhat", "MCMC nested R-hat") if mcmc
+                                          else ("acceptance_rate", "rejection acceptance"))),
                               (axes[2], "posterior_change", "posterior change (sd)")):
         ax.plot(rounds, table[column].to_numpy(dtype=float), "o-")
         ax.set_title(title)
+    if mcmc:
+        from sbi_lite.samplers.health import THRESHOLD
+
+        axes[1].axhline(THRESHOLD, color="k", linestyle="--", linewidth=1, label="warning level")
+        axes[1].legend(fontsize="small")
     bottom = np.zeros(len(rounds))
     for phase in ("propose", "simulate", "train"):
         seconds = table[f"seconds_{phase}"].to_numpy(dtype=float)

@@ -91,6 +91,17 @@ def _mean_loss(loss_fn: Callable[..., Tensor], data: tuple[Tensor, ...], chunk: 
     return total / n
 
 
+def _held_out_first(validation: Tensor, n: int) -> Tensor:
+    """Row indices, the validation rows of the mask first."""
+    validation = torch.as_tensor(validation, device="cpu")
+    if validation.dtype != torch.bool or validation.shape != (n,):
+        raise ValueError(f"validation must be a boolean mask of shape ({n},), got {validation.dtype} "
+                         f"{tuple(validation.shape)}")
+    if not 1 <= int(validation.sum()) <= n - 1:
+        raise ValueError(f"validation must hold out at least one row and keep one, got {int(validation.sum())} of {n}")
+    return torch.cat([torch.nonzero(validation)[:, 0], torch.nonzero(~validation)[:, 0]])
+
+
 @contextmanager
 def _swapped(params: list[Tensor], values: list[Tensor] | None):
     """Temporarily give ``params`` the ``values`` (no-op for None)."""
@@ -116,6 +127,7 @@ def train(
     config: TrainConfig = TrainConfig(),
     seed: Seed = None,
     progress: bool = False,
+    validation: Tensor | None = None,
 ) -> History:
     """Minimise ``loss_fn(*batch).mean()`` over ``module``'s parameters.
 
@@ -132,6 +144,10 @@ def train(
             (the CPU's, and the module's CUDA device's). The split and the shuffling are drawn on
             the CPU, so they are the same on every device.
         progress: show a tqdm bar over epochs.
+        validation: a boolean mask (N,) of the rows held out for validation (None: a random
+            ``config.validation_fraction`` of them). Training the same module again on grown data
+            (a warm start) needs rows that stay held out: rows it has trained on would make the
+            validation loss look best at once and stop training early.
 
     Returns:
         ``History`` of train/validation losses.
@@ -160,6 +176,8 @@ def train(
         # index permutations on the CPU whatever the module's device: the same seed, the same split
         perm = torch.randperm(n, device="cpu")
         n_val = min(max(1, int(round(config.validation_fraction * n))), n - 1)
+        if validation is not None:
+            perm, n_val = _held_out_first(validation, n), int(validation.sum())
         val = tuple(d[perm[:n_val].to(d.device)].to(device) for d in data)
         trn = tuple(d[perm[n_val:].to(d.device)].to(device) for d in data)
         batch = min(config.batch_size, len(trn[0]))

@@ -17,8 +17,9 @@ ESTIMATORS = [
     ("nsf", dict(hidden=16, num_transforms=2, bounds=(-2 * torch.ones(1), 3 * torch.ones(1))), 0.3, 1e-3),
     ("aem", dict(hidden=16, context_vector=4, energy_hidden=16), 0.2, None),
     ("diffusion", dict(hidden=16, num_blocks=1), 0.0, 1e-2),
+    ("ensemble", dict(members=2, hidden=16, num_transforms=2), 0.3, 1e-3),
 ]
-IDS = ["maf", "nsf", "nsf_ar", "nsf_box", "aem", "diffusion"]
+IDS = ["maf", "nsf", "nsf_ar", "nsf_box", "aem", "diffusion", "ensemble"]
 
 
 @pytest.fixture(autouse=True)

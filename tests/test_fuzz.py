@@ -22,14 +22,17 @@ junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_n
 ARGUMENTS = {  # argument -> values that must be refused
     "rounds": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
     "simulations_per_round": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and v >= 10)),
-    "num_atoms": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 100)),
+    "num_atoms": junk.filter(lambda v: v is not None and not (isinstance(v, int) and not isinstance(v, bool)
+                                                               and 2 <= v <= 100)),
     "chains": junk.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
     "n_jobs": st.one_of(st.just(0), st.floats(), st.text(max_size=2), st.booleans()),
     # hypothesis also draws string constants from the library's source: keep the valid names out
     "method": junk.filter(lambda v: v not in ("snpe", "sre", "snl")),
-    "estimator": junk.filter(lambda v: v is not None and v not in ("maf", "nsf", "nsf_ar", "aem", "diffusion")),
+    "estimator": junk.filter(lambda v: v is not None and v not in ("maf", "nsf", "nsf_ar", "aem", "diffusion", "ensemble")),
     "sample_with": junk.filter(lambda v: v not in ("auto", "rejection", "mcmc")),
-    "leakage_free": junk.filter(lambda v: not isinstance(v, bool)),
+    "leakage_free": junk.filter(lambda v: v is not None and not isinstance(v, bool)),
+    "proposal": junk.filter(lambda v: v is not None and v not in ("posterior", "truncated")),
+    "preset": junk.filter(lambda v: v not in ("default", "paper")),
     "vectorized": junk.filter(lambda v: not isinstance(v, bool)),
     "seed": st.one_of(st.integers(max_value=-1), st.floats(), st.text(max_size=2), st.booleans()),
     "max_failure_fraction": junk.filter(lambda v: not (isinstance(v, (int, float)) and not isinstance(v, bool)

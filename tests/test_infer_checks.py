@@ -38,7 +38,7 @@ class Counting:
     (dict(sample_with="nuts"), ValueError, r"sample_with must be one of .* got 'nuts'"),
     (dict(estimator="maf", leakage_free=True), ValueError, r"MAF's affine layers cannot keep a box support"),
     (dict(estimator="aem", leakage_free=True), ValueError, r"estimator='aem' has none"),
-    (dict(estimator_kwargs=dict(hiden=8)), ValueError, r"estimator_kwargs=\{'hiden': 8\} do not fit the 'maf'.*hiden"),
+    (dict(estimator_kwargs=dict(hiden=8)), ValueError, r"estimator_kwargs=\{'hiden': 8\} do not fit the 'nsf'.*hiden"),
     (dict(method="sre", estimator_kwargs=dict(width=8)), ValueError, r"do not fit the 'classifier'.*width"),
     (dict(progress="yes"), TypeError, r"progress must be True or False, got 'yes'"),
     (dict(seed=-1), ValueError, r"seed must be non-negative, got -1"),

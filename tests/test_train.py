@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from sbi_lite.density import build
 from sbi_lite.train import TrainConfig, train
@@ -105,3 +106,33 @@ def test_the_best_validation_weights_are_restored():
               config=TrainConfig(learning_rate=0.01, batch_size=10, max_epochs=100, patience=3, clip_grad_norm=None))
     assert h.epochs == 13 and h.best_epoch == 9
     assert float(module.mu.detach()) == pytest.approx(0.10, abs=1e-6)
+
+
+def test_rows_held_out_for_validation_are_never_trained_on():
+    seen_training, seen_validation = set(), set()
+    net = nn.Linear(1, 1)
+    ids = torch.arange(200.0)[:, None]
+
+    def loss(i, y):
+        (seen_training if net.training else seen_validation).update(i[:, 0].long().tolist())
+        return (net(y) - y).pow(2)[:, 0]
+
+    mask = torch.zeros(200, dtype=torch.bool)
+    mask[:30] = True
+    train(net, loss, (ids, torch.randn(200, 1)), seed=0, validation=mask,
+          config=TrainConfig(batch_size=10, max_epochs=3))
+    assert seen_validation == set(range(30)) and seen_training == set(range(30, 200))
+    with pytest.raises(ValueError, match="validation"):
+        train(net, loss, (ids, torch.randn(200, 1)), validation=torch.ones(200, dtype=torch.bool))
+
+
+def test_the_held_out_rows_of_a_round_stay_held_out_in_later_rounds():
+    from sbi_lite.inference import RoundStore
+
+    store = RoundStore()
+    store.add(torch.zeros(1000, 2), torch.zeros(1000, 3), 0)
+    first = store.held_out(0.1, seed=7)
+    store.add(torch.zeros(500, 2), torch.zeros(500, 3), 1)
+    both = store.held_out(0.1, seed=7)
+    assert torch.equal(both[:1000], first) and int(first.sum()) == 100 and int(both[1000:].sum()) == 50
+    assert not torch.equal(store.held_out(0.1, seed=8)[:1000], first)

@@ -16,6 +16,7 @@ import torch
 
 from sbi_lite.density.aem import AEM
 from sbi_lite.density.base import ConditionalDensityEstimator
+from sbi_lite.density.ensemble import Ensemble
 from sbi_lite.density.score import ScoreEstimator
 from sbi_lite.density.zoo import build_maf, build_nsf
 
@@ -27,6 +28,7 @@ REGISTRY: dict[str, Callable[..., ConditionalDensityEstimator]] = {
     "nsf_ar": partial(build_nsf, autoregressive=True),
     "aem": AEM,
     "diffusion": ScoreEstimator,
+    "ensemble": Ensemble,
 }
 
 

@@ -107,6 +107,19 @@ class RoundStore:
     def all(self) -> tuple[Tensor, Tensor]:
         return torch.cat(self.theta), torch.cat(self.x)
 
+    def held_out(self, fraction: float, seed: int) -> Tensor:
+        """Boolean (N,): the validation rows, ``fraction`` of each round's pairs, drawn from the
+        seed and the round alone, so a pair held out once stays held out in every later round
+        (and after a resume) and warm-started training never validates on pairs it trained on."""
+        rounds = torch.cat(self.round)
+        mask = torch.zeros(len(rounds), dtype=torch.bool)
+        for r in rounds.unique().tolist():
+            rows = torch.nonzero(rounds == r)[:, 0]
+            k = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+            pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed + int(r)))[:k]
+            mask[rows[pick]] = True
+        return mask
+
     def state(self) -> dict[str, Tensor]:
         if not self.theta:  # nothing simulated yet
             return {"theta": torch.empty(0, device="cpu"), "x": torch.empty(0, device="cpu"),
@@ -145,6 +158,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     if saved is not None:
         check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
     seeds = np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 2, np.uint32)
+    held_out_seed = int(np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 3, np.uint32)[-1])
     gen = torch.Generator(device="cpu").manual_seed(int(seeds[-1]))  # proposals are drawn on the CPU
     # every mistake that can be found before round 1 is found now: the estimator's hyperparameters,
     # and the simulator's output size on one prior draw
@@ -220,8 +234,9 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if r == 0:
             method.standardize(net, prior, *store.all())
         t1 = time.perf_counter()
-        hist = train(net, method.loss(net, prior, r, cfg.num_atoms, atomic=not truncated), store.all(), config=train_cfg, seed=s_train,
-                     progress=progress_enabled(cfg.progress))
+        hist = train(net, method.loss(net, prior, r, cfg.num_atoms, atomic=not truncated), store.all(), config=train_cfg,
+                     seed=s_train, progress=progress_enabled(cfg.progress),
+                     validation=store.held_out(train_cfg.validation_fraction, held_out_seed))
         t2 = time.perf_counter()
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, s_prop)
         rows.append({"round": r + 1, "proposal": proposal, "simulations": len(sims.theta) if sims else 0,
