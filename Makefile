@@ -14,6 +14,14 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 demo: $(VENV)/.installed
 	$(PY) benchmarks/demo.py demo
 
+# the side-by-side benchmarks need the `sbi` package (the [bench] extra, pinned), CPU torch kept
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/ng_accuracy.py --configs ours_snpe sbi_npe_c --obs 0 1 2 --seeds 0
+
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 

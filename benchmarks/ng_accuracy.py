@@ -128,8 +128,12 @@ def summarize() -> str:
     runs = pd.DataFrame(rows)
     per_obs = runs.pivot_table(index="config", columns="observation", values="c2st", aggfunc="median")
     per_obs.columns = [f"obs {c}" for c in per_obs.columns]
+    # the peer on the same (observation, seed) cells: a median over different cells would mislead
+    peer = runs[runs.config == "sbi_npe_c"].set_index(["observation", "seed"]).c2st
+    paired = runs.join(peer.rename("peer"), on=["observation", "seed"])
     table = per_obs.assign(**{
         "median C2ST": runs.groupby("config").c2st.median(),
+        "median Δ vs sbi_npe_c (same cells)": (paired.c2st - paired.peer).groupby(paired.config).median(),
         "runs": runs.groupby("config").size(),
         "seeds": runs.groupby("config").seed.nunique(),
         "CPU s/run (median)": runs.groupby("config").seconds_cpu.median(),
@@ -140,7 +144,7 @@ def summarize() -> str:
             "(`benchmarks/ng_observations.py`). Cells: median C2ST over seeds (0.5 = indistinguishable "
             "from the reference, 10,000 vs 10,000 draws). One torch thread per run; CPU seconds are the "
             "run's process time (inference + 10,000 final draws, not the C2ST).\n\n"
-            + to_markdown(table, ",.3f") + "\n")
+            + to_markdown(table, ",.3f").replace("nan", "—") + "\n")
     (HERE / "results" / "ng_accuracy.md").write_text(text)
     return text
 

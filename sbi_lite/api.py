@@ -63,8 +63,9 @@ def infer(
         prior: an sbi_lite prior or any torch Distribution.
         x0: the observation (d_x,).
         method: "snpe" (SNPE-C / atomic APT), "sre" (contrastive ratio estimation) or "snl".
-        estimator: density estimator for "snpe"/"snl" ("maf" by default, as in the paper; "nsf",
-            "nsf_ar" or any registered name).
+        estimator: density estimator for "snpe"/"snl" (None: the preset's, "nsf" for SNPE-C and
+            "maf" for SNL by default, "maf" for both with ``preset="paper"``; "nsf_ar", "aem",
+            "diffusion", "ensemble" or any registered name).
         rounds, simulations_per_round: the simulation budget.
         num_atoms: K of the contrastive loss (2 ≤ K ≤ batch size 100; None: the preset's, 100).
         proposal: where SNPE-C's later rounds draw θ: "posterior" (q(θ|x0) itself, trained by
@@ -72,9 +73,9 @@ def infer(
             q's highest-density region at x0, trained by maximum likelihood: truncated sequential
             NPE). None: the preset's; estimators without a cheap exact log-density (AEM,
             diffusion) always use "truncated".
-        preset: where the arguments left as None take their values: "default" (chosen by
-            measurement on six Nonlinear-Gaussian observations, benchmarks/results/ng_accuracy.md:
-            SNPE-C with an NSF and truncated proposals) or "paper" (the paper's settings: SNPE-C
+        preset: where the arguments left as None take their values: "default" (chosen by C2ST
+            against exact references on Nonlinear-Gaussian observations, benchmarks/results/
+            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF and truncated proposals) or "paper" (the paper's settings: SNPE-C
             with a MAF, K = 100 and proposals from q(θ|x0)). SRE and SNL are the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
@@ -150,6 +151,7 @@ def infer(
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
+    num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
     prior = as_prior(prior)
     x0 = _as_observation(x0)
     for name, value in (("progress", progress), ("vectorized", vectorized)):

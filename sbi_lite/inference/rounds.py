@@ -112,11 +112,12 @@ class RoundStore:
         seed and the round alone, so a pair held out once stays held out in every later round
         (and after a resume) and warm-started training never validates on pairs it trained on."""
         rounds = torch.cat(self.round)
-        mask = torch.zeros(len(rounds), dtype=torch.bool)
+        mask = torch.zeros(len(rounds), dtype=torch.bool, device="cpu")
         for r in rounds.unique().tolist():
             rows = torch.nonzero(rounds == r)[:, 0]
             k = min(max(1, round(fraction * len(rows))), len(rows) - 1)
-            pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed + int(r)))[:k]
+            generator = torch.Generator().manual_seed(seed + int(r))
+            pick = torch.randperm(len(rows), generator=generator, device="cpu")[:k]
             mask[rows[pick]] = True
         return mask
 
