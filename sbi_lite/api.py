@@ -131,7 +131,7 @@ def infer(
         >>> from sbi_lite import BoxUniform
         >>> prior = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
         >>> post = infer(lambda t, rng: t + 0.1 * rng.standard_normal(t.shape), prior, [0.5, -0.5],
-        ...              rounds=1, simulations_per_round=1000, seed=0, progress=False,
+        ...              estimator="maf", rounds=1, simulations_per_round=1000, seed=0, progress=False,
         ...              train_config=TrainConfig(max_epochs=20, learning_rate=3e-3))
         >>> draws = post.sample(1000, seed=0)  # the exact posterior is N(x0, 0.1² I) (prior draws: sd 1.15)
         >>> draws.shape, bool((draws.mean(0) - torch.tensor([0.5, -0.5])).abs().max() < 0.1)
