@@ -31,26 +31,15 @@ from sbi_lite.train import TrainConfig, train
 
 from _markdown import to_markdown
 
+# the analytic 2-D conditional density the training tests use (tests/test_train.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_train import conditional_data, true_log_prob  # noqa: E402
+
 NOISE, BOX = 0.1, 2.0
 X0 = [0.5, -0.5]
 
 
 # ---------------------------------------------------------------- (a) S-sweep on a trained AEM
-def conditional_data(n: int, seed: int):
-    """y1 | c ~ N(c1, 0.5²); y2 | y1, c ~ N(c2·y1 + sin 2y1, 0.3²), c ~ U(−1, 1)²."""
-    g = torch.Generator().manual_seed(seed)
-    c = 2 * torch.rand(n, 2, generator=g) - 1
-    y1 = c[:, 0] + 0.5 * torch.randn(n, generator=g)
-    y2 = c[:, 1] * y1 + torch.sin(2 * y1) + 0.3 * torch.randn(n, generator=g)
-    return torch.stack([y1, y2], -1), c
-
-
-def true_log_prob(y, c):
-    def log_normal(v, m, s):
-        return -0.5 * ((v - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
-    return log_normal(y[:, 0], c[:, 0], 0.5) + log_normal(y[:, 1], c[:, 1] * y[:, 0] + torch.sin(2 * y[:, 0]), 0.3)
-
-
 def trained_aem(epochs: int, seed: int):
     y, c = conditional_data(8000, seed)
     q = build("aem", 2, 2, seed=seed)
