@@ -43,6 +43,7 @@ OURS = {
                                      train_config=TrainConfig(batch_size=200)),
     "ours_snpe_ensemble": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
                                proposal="truncated"),
+    "ours_snpe_lrdecay": dict(method="snpe", train_config=TrainConfig(lr_decays=2)),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
 }
@@ -121,6 +122,12 @@ def run_one(name: str, k: int, seed: int) -> Path:
     return out
 
 
+def _peer(config: str) -> str:
+    """The sbi configuration a run is compared with: sbi's method of the same family."""
+    family = config.split("_")[1]
+    return {"snpe": "sbi_npe_c", "snl": "sbi_nle", "sre": "sbi_nre_c"}.get(family, config)
+
+
 def summarize() -> str:
     rows = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
     if not rows:
@@ -128,12 +135,16 @@ def summarize() -> str:
     runs = pd.DataFrame(rows)
     per_obs = runs.pivot_table(index="config", columns="observation", values="c2st", aggfunc="median")
     per_obs.columns = [f"obs {c}" for c in per_obs.columns]
-    # the peer on the same (observation, seed) cells: a median over different cells would mislead
-    peer = runs[runs.config == "sbi_npe_c"].set_index(["observation", "seed"]).c2st
-    paired = runs.join(peer.rename("peer"), on=["observation", "seed"])
+    # the peer (sbi's method of the same family) on the same (observation, seed) cells: a median
+    # over different cells would mislead
+    runs["peer"] = runs.config.map(_peer)
+    peers = runs.set_index(["config", "observation", "seed"]).c2st
+    keys = pd.MultiIndex.from_frame(runs[["peer", "observation", "seed"]])
+    runs["delta"] = runs.c2st.to_numpy() - peers.reindex(keys).to_numpy()
     table = per_obs.assign(**{
         "median C2ST": runs.groupby("config").c2st.median(),
-        "median Δ vs sbi_npe_c (same cells)": (paired.c2st - paired.peer).groupby(paired.config).median(),
+        "sbi peer": runs.groupby("config").peer.first(),
+        "median Δ vs peer (same cells)": runs.groupby("config").delta.median(),
         "runs": runs.groupby("config").size(),
         "seeds": runs.groupby("config").seed.nunique(),
         "CPU s/run (median)": runs.groupby("config").seconds_cpu.median(),

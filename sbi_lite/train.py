@@ -38,6 +38,9 @@ class TrainConfig:
         ema: decay of an exponential moving average of the weights (e.g. 0.99), or None. With it,
             validation, early stopping and the returned weights all use the average, which
             smooths the noisy steps of Monte-Carlo losses (score matching, AEM).
+        lr_decays: how many times a stalled run goes on from its best weights with the learning
+            rate multiplied by ``lr_decay`` before it stops (0: stop at the first stall).
+        lr_decay: the factor in (0, 1) of each such step.
     """
 
     learning_rate: float = 5e-4
@@ -48,6 +51,8 @@ class TrainConfig:
     clip_grad_norm: float | None = 5.0
     weight_decay: float = 0.0
     ema: float | None = None
+    lr_decays: int = 0
+    lr_decay: float = 0.2
 
     def __post_init__(self):
         if not 0 < self.validation_fraction < 1:
@@ -59,6 +64,10 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.ema is not None and not 0 < self.ema < 1:
             raise ValueError(f"ema must be in (0, 1) or None, got {self.ema}")
+        if self.lr_decays < 0:
+            raise ValueError(f"lr_decays must be >= 0, got {self.lr_decays}")
+        if not 0 < self.lr_decay < 1:
+            raise ValueError(f"lr_decay must be in (0, 1), got {self.lr_decay}")
 
 
 @dataclass
@@ -182,7 +191,7 @@ def train(
         trn = tuple(d[perm[n_val:].to(d.device)].to(device) for d in data)
         batch = min(config.batch_size, len(trn[0]))
         optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-        best, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
+        best, best_state, stale, decays = math.inf, copy.deepcopy(module.state_dict()), 0, 0
         params = [p for p in module.parameters() if p.requires_grad]
         average = [p.detach().clone() for p in params] if config.ema is not None else None
         bar = tqdm(range(config.max_epochs), desc="train", disable=not progress, leave=False)
@@ -217,7 +226,17 @@ def train(
                 stale += 1
             bar.set_postfix(val=f"{val_loss:.3f}", best=f"{best:.3f}")
             if stale >= config.patience:
-                break
+                if decays == config.lr_decays:
+                    break
+                # go on from the best weights with smaller steps (the optimiser's moments are kept)
+                decays, stale = decays + 1, 0
+                module.load_state_dict(best_state)
+                if average is not None:
+                    with torch.no_grad():
+                        for a, p in zip(average, params):
+                            a.copy_(p)
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_decay
         module.load_state_dict(best_state)
         module.eval()
     history.seconds = time.perf_counter() - t0

@@ -44,6 +44,10 @@ def test_bad_config_is_rejected():
         TrainConfig(validation_fraction=1.5)
     with pytest.raises(ValueError, match="ema must be in"):
         TrainConfig(ema=1.0)
+    with pytest.raises(ValueError, match="lr_decays must be >= 0, got -1"):
+        TrainConfig(lr_decays=-1)
+    with pytest.raises(ValueError, match="lr_decay must be in"):
+        TrainConfig(lr_decay=1.5)
     with pytest.raises(ValueError, match="same length"):
         train(torch.nn.Linear(1, 1), lambda a, b: a[:, 0], (torch.zeros(5, 1), torch.zeros(4, 1)))
 
@@ -136,3 +140,26 @@ def test_the_held_out_rows_of_a_round_stay_held_out_in_later_rounds():
     both = store.held_out(0.1, seed=7)
     assert torch.equal(both[:1000], first) and int(first.sum()) == 100 and int(both[1000:].sum()) == 50
     assert not torch.equal(store.held_out(0.1, seed=8)[:1000], first)
+
+
+def _sine_fit_error(lr_decays: int, seed: int) -> tuple[float, int]:
+    """Squared error of a small net fitted to noisy sin(2x) at a learning rate too high to settle."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(2000, 1, generator=gen) * 6 - 3
+    y = torch.sin(2 * x) + 0.1 * torch.randn(2000, 1, generator=gen)
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))
+    history = train(net, lambda a, b: (net(a) - b).pow(2)[:, 0], (x, y), seed=seed,
+                    config=TrainConfig(learning_rate=5e-2, batch_size=50, patience=10, lr_decays=lr_decays))
+    grid = torch.linspace(-3, 3, 500)[:, None]
+    with torch.no_grad():
+        return float((net(grid) - torch.sin(2 * grid)).pow(2).mean()), history.epochs
+
+
+def test_learning_rate_decays_go_on_from_the_best_weights_and_fit_closer():
+    for seed in range(3):
+        plain, plain_epochs = _sine_fit_error(0, seed)
+        decayed, decayed_epochs = _sine_fit_error(2, seed)
+        # two stalls more, each at least `patience` epochs
+        assert decayed_epochs >= plain_epochs + 20
+        assert decayed < 0.35 * plain, (seed, plain, decayed)
