@@ -9,7 +9,9 @@ drawn without replacement from the other items of the minibatch:
 SRE takes f as a free classifier logit; SNPE-C (atomic APT) takes f = log q(θ|x) − log p(θ) for
 a normalised q. The optimum is f = log p(θ|x)/p(θ) + c(x) whatever the proposal of θ, which is why
 all rounds' data can be pooled (Durkan, Murray & Papamakarios 2020). All B·K scores are
-evaluated in ONE batched call of the score function.
+evaluated in ONE batched call of the score function. With ``broadcast=True`` that call gets θ as
+(B, K, d) (row b holds set_b) and x as (B, 1, c), so a score that broadcasts (the flows, the SRE
+classifier) computes each x's share of the network once, on B rows rather than B·K.
 """
 
 from __future__ import annotations
@@ -44,20 +46,28 @@ def atom_indices(batch_size: int, num_atoms: int, generator: torch.Generator | N
 
 
 def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x: Tensor, num_atoms: int,
-                     generator: torch.Generator | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, *, broadcast: bool = False) -> Tensor:
     """Per-pair K-class contrastive loss (B,).
 
     Args:
         score: f(θ (N, d), x (N, c)) -> (N,), evaluated once on all B·K pairs.
         theta, x: the minibatch, (B, d) and (B, c).
         num_atoms: K in [2, B].
+        generator: draws the contrasting atoms.
+        broadcast: call f once on θ (B, K, d) and x (B, 1, c) instead, for an f that broadcasts
+            its batch shapes and returns (B, K): the same loss, without B·K copies of x.
 
     Example:
         >>> f = lambda t, x: -(t - x).pow(2).sum(-1)
         >>> contrastive_loss(f, torch.zeros(4, 1), torch.zeros(4, 1), num_atoms=4)
         tensor([1.3863, 1.3863, 1.3863, 1.3863])
+        >>> contrastive_loss(f, torch.zeros(4, 1), torch.zeros(4, 1), num_atoms=4, broadcast=True)
+        tensor([1.3863, 1.3863, 1.3863, 1.3863])
     """
     batch = len(theta)
     idx = atom_indices(batch, num_atoms, generator).to(theta.device)  # (B, K)
-    scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)
+    if broadcast:
+        scores = score(theta[idx], x[:, None])
+    else:
+        scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)
     return torch.logsumexp(scores, dim=1) - scores[:, 0]

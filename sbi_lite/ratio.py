@@ -36,10 +36,11 @@ class RatioEstimator(nn.Module):
         self.x_norm.fit(x)
 
     def log_ratio(self, theta: Tensor, x: Tensor) -> Tensor:
-        """(B, d), (B, c) -> (B,)."""
+        """(B, d), (B, c) -> (B,); or any batch shapes that broadcast, e.g. θ (B, K, d) against
+        x (B, 1, c) -> (B, K), where each x's share of the first layer is computed once."""
         t, _ = self.theta_norm(theta)
         z, _ = self.x_norm(x)
-        return self.net(torch.cat([t, z], -1))[:, 0]
+        return self.net([t, z])[..., 0]
 
     def pairwise(self, theta: Tensor, x: Tensor) -> Tensor:
         """(B, d), (B, c) -> (B, B) with entry [i, j] = f(θ_j, x_i), in one batched call."""

@@ -26,12 +26,16 @@ class Capabilities:
         bounded: the estimator's support can be set to a box (``bounds=`` at build time).
         ema: the weight-averaging decay the engine trains it with by default (``TrainConfig.ema``),
             for losses that are Monte-Carlo estimates (diffusion's score matching), or None.
+        broadcast: ``log_prob`` takes inputs (*batch, D) with a context that broadcasts to them,
+            e.g. (B, K, D) against (B, 1, C), and computes each context row's share once (the
+            contrastive loss then scores its B·K pairs without B·K copies of the context).
     """
 
     log_prob: Literal["exact", "estimate", "ode"] = "exact"
     sample_cost: Literal["cheap", "sequential", "expensive"] = "cheap"
     bounded: bool = False
     ema: float | None = None
+    broadcast: bool = False
 
 
 class ModuleABC(ABCMeta, type(nn.Module)):

@@ -37,16 +37,22 @@ class ConditionalFlow(ConditionalDensityEstimator):
         self.capabilities = capabilities
 
     def _check(self, inputs: Tensor, context: Tensor) -> None:
-        if inputs.dim() != 2 or inputs.shape[-1] != self.input_dim:
+        if inputs.dim() < 1 or inputs.shape[-1] != self.input_dim:
             raise ValueError(f"inputs must have shape (B, {self.input_dim}); got {tuple(inputs.shape)}")
-        if context.shape != (inputs.shape[0], self.context_dim):
-            raise ValueError(f"context must have shape ({inputs.shape[0]}, {self.context_dim}); got {tuple(context.shape)}")
+        batch = inputs.shape[:-1]
+        if (context.dim() != inputs.dim() or context.shape[-1] != self.context_dim
+                or any(c not in (1, b) for c, b in zip(context.shape[:-1], batch))):
+            raise ValueError(f"context must have shape ({', '.join(map(str, batch))}, {self.context_dim}) or one that "
+                             f"broadcasts to it; got {tuple(context.shape)}")
 
     def log_prob(self, inputs: Tensor, context: Tensor) -> Tensor:
+        """log q(inputs | context): (B, D), (B, C) -> (B,); or (*batch, D) with a context that
+        broadcasts to (*batch, C) -> (*batch,), e.g. θ (B, K, D) against x (B, 1, C), where each
+        context's share of the network is computed once (the contrastive loss's fast path)."""
         self._check(inputs, context)
         if isinstance(self.input_map, BoxToCube):  # outside the box the density is zero
             inside = ((inputs >= self.input_map.low) & (inputs <= self.input_map.high)).all(-1)
-            inputs = torch.where(inside[:, None], inputs, (self.input_map.low + self.input_map.high) / 2)
+            inputs = torch.where(inside[..., None], inputs, (self.input_map.low + self.input_map.high) / 2)
         z, ld_pre = self.input_map(inputs)
         c, _ = self.context_map(context)
         u, ld = self.transform(z, c)

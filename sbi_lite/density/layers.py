@@ -75,20 +75,20 @@ class Coupling(Transform):
         self.free = nn.Parameter(torch.zeros(len(self.identity), p))
 
     def _params(self, y_id: Tensor, context: Tensor) -> Tensor:
-        return self.net(y_id, context).view(len(y_id), len(self.transformed), -1)
+        return self.net(y_id, context).view(*y_id.shape[:-1], len(self.transformed), -1)
 
     def _couple(self, inputs, context, inverse):
-        y_id = inputs[:, self.identity]
-        free = self.free.expand(len(inputs), -1, -1)
+        y_id = inputs[..., self.identity]
+        free = self.free.expand(*inputs.shape[:-1], -1, -1)
         if inverse:  # the identity half is restored first, then it conditions the other half
             y_id, ld_id = self.elementwise(y_id, free, inverse=True)
-            out_tr, ld_tr = self.elementwise(inputs[:, self.transformed], self._params(y_id, context), inverse=True)
+            out_tr, ld_tr = self.elementwise(inputs[..., self.transformed], self._params(y_id, context), inverse=True)
         else:
-            out_tr, ld_tr = self.elementwise(inputs[:, self.transformed], self._params(y_id, context))
+            out_tr, ld_tr = self.elementwise(inputs[..., self.transformed], self._params(y_id, context))
             y_id, ld_id = self.elementwise(y_id, free)
         out = torch.empty_like(inputs)
-        out[:, self.transformed] = out_tr
-        out[:, self.identity] = y_id
+        out[..., self.transformed] = out_tr
+        out[..., self.identity] = y_id
         return out, ld_tr.sum(-1) + ld_id.sum(-1)
 
     def forward(self, inputs, context=None):

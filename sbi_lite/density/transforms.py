@@ -1,6 +1,10 @@
 """Invertible transforms. Every transform maps (inputs (B, D), context (B, C) or None) to
 ``(outputs, log|det J|)`` with the log-determinant of shape (B,), in both directions.
 
+The density direction also takes any batch shape, inputs (*batch, D) with a context that
+broadcasts against them, e.g. (B, 1, C) against (B, K, D): a context-only computation then runs
+once per context row instead of once per pair (the contrastive loss's B·K pairs).
+
 ``forward`` is the density direction (data → base); ``inverse`` is the sampling direction.
 """
 
@@ -38,14 +42,14 @@ class CompositeTransform(Transform):
         self.transforms = nn.ModuleList(transforms)
 
     def forward(self, inputs, context=None):
-        total = inputs.new_zeros(inputs.shape[0])
+        total = inputs.new_zeros(inputs.shape[:-1])
         for t in self.transforms:
             inputs, logdet = t(inputs, context)
             total = total + logdet
         return inputs, total
 
     def inverse(self, inputs, context=None):
-        total = inputs.new_zeros(inputs.shape[0])
+        total = inputs.new_zeros(inputs.shape[:-1])
         for t in reversed(self.transforms):
             inputs, logdet = t.inverse(inputs, context)
             total = total + logdet
@@ -66,7 +70,7 @@ class Permutation(Transform):
         return cls(features, torch.randperm(features, generator=generator))
 
     def forward(self, inputs, context=None):
-        return inputs[:, self.perm], inputs.new_zeros(inputs.shape[0])
+        return inputs[..., self.perm], inputs.new_zeros(inputs.shape[:-1])
 
     def inverse(self, inputs, context=None):
         return inputs[:, self.inv_perm], inputs.new_zeros(inputs.shape[0])
@@ -100,7 +104,7 @@ class LULinear(Transform):
         return torch.log(F.softplus(self.raw_diag) + self.eps).sum()
 
     def forward(self, inputs, context=None):
-        return inputs @ self.weight().T + self.bias, self.logabsdet().expand(inputs.shape[0])
+        return inputs @ self.weight().T + self.bias, self.logabsdet().expand(inputs.shape[:-1])
 
     def inverse(self, inputs, context=None):
         lower, upper = self.factors()
@@ -123,8 +127,9 @@ class BatchNorm(Transform):
         self.register_buffer("running_var", torch.ones(features))
 
     def _stats(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        if self.training and inputs.shape[0] > 1:
-            mean, var = inputs.mean(0), inputs.var(0)
+        flat = inputs.reshape(-1, inputs.shape[-1])
+        if self.training and flat.shape[0] > 1:
+            mean, var = flat.mean(0), flat.var(0)
             with torch.no_grad():
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(var, self.momentum)
@@ -136,7 +141,7 @@ class BatchNorm(Transform):
         gamma = F.softplus(self.raw_gamma) + self.eps
         out = gamma * (inputs - mean) / torch.sqrt(var + self.eps) + self.beta
         logdet = (torch.log(gamma) - 0.5 * torch.log(var + self.eps)).sum()
-        return out, logdet.expand(inputs.shape[0])
+        return out, logdet.expand(inputs.shape[:-1])
 
     def inverse(self, inputs, context=None):
         if self.training:
@@ -172,7 +177,7 @@ class Standardize(Transform):
         return self
 
     def forward(self, inputs, context=None):
-        return (inputs - self.mean) / self.std, -torch.log(self.std).sum().expand(inputs.shape[0])
+        return (inputs - self.mean) / self.std, -torch.log(self.std).sum().expand(inputs.shape[:-1])
 
     def inverse(self, inputs, context=None):
         return inputs * self.std + self.mean, torch.log(self.std).sum().expand(inputs.shape[0])
@@ -187,11 +192,11 @@ class BoxToCube(Transform):
         self.register_buffer("low", torch.as_tensor(low, dtype=torch.get_default_dtype()).clone())
         self.register_buffer("high", torch.as_tensor(high, dtype=torch.get_default_dtype()).clone())
 
-    def _logdet(self, n: int) -> Tensor:
+    def _logdet(self, n: int | torch.Size) -> Tensor:
         return torch.log(2 / (self.high - self.low)).sum().expand(n)
 
     def forward(self, inputs, context=None):
-        return 2 * (inputs - self.low) / (self.high - self.low) - 1, self._logdet(inputs.shape[0])
+        return 2 * (inputs - self.low) / (self.high - self.low) - 1, self._logdet(inputs.shape[:-1])
 
     def inverse(self, inputs, context=None):
         return self.low + (inputs + 1) * (self.high - self.low) / 2, -self._logdet(inputs.shape[0])

@@ -47,7 +47,7 @@ def build_maf(input_dim: int, context_dim: int, *, num_transforms: int = 5, hidd
                 layers.append(BatchNorm(input_dim))
             layers.append(Permutation(input_dim))
     return ConditionalFlow(CompositeTransform(layers), StandardNormal(input_dim), input_dim, context_dim,
-                           capabilities=Capabilities("exact", "sequential", bounded=False))
+                           capabilities=Capabilities("exact", "sequential", bounded=False, broadcast=True))
 
 
 def build_nsf(input_dim: int, context_dim: int, *, num_transforms: int = 5, hidden: int = 64,
@@ -87,5 +87,5 @@ def build_nsf(input_dim: int, context_dim: int, *, num_transforms: int = 5, hidd
     if not bounded:
         layers.append(LULinear(input_dim))
     base = UniformCube(input_dim) if bounded else StandardNormal(input_dim)
-    caps = Capabilities("exact", "sequential" if autoregressive else "cheap", bounded=True)
+    caps = Capabilities("exact", "sequential" if autoregressive else "cheap", bounded=True, broadcast=True)
     return ConditionalFlow(CompositeTransform(layers), base, input_dim, context_dim, bounds, caps)

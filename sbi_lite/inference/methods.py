@@ -115,9 +115,11 @@ class Method:
         if self.name == "snpe":
             def score(theta, x):
                 return net.log_prob(theta, x) - prior.log_prob(theta)
+            # the flows: each x's share of the network once, not K times
+            broadcast = getattr(getattr(net, "capabilities", None), "broadcast", False)
         else:
-            score = net.log_ratio
-        return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)))
+            score, broadcast = net.log_ratio, True
+        return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)), broadcast=broadcast)
 
     @staticmethod
     def contrastive(net: nn.Module) -> bool:

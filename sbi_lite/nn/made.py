@@ -34,6 +34,9 @@ def hidden_degrees(features: int, hidden: int) -> Tensor:
 class MADE(nn.Module):
     """Autoregressive network y (B, D), context (B, C) -> parameters (B, D, P).
 
+    Any batch shape broadcasts: y (B, K, D) with context (B, 1, C) computes the context's share
+    of every layer once per context row.
+
     Args:
         features: D.
         context_features: C (context enters every hidden layer unmasked).
@@ -90,4 +93,4 @@ class MADE(nn.Module):
             else:
                 h = act(block[0](h) + ctx(context))
         out = self.last(act(h) if self.residual else h) + self.context_last(context)
-        return out.view(*y.shape[:-1], self.features, self.params_per_dim)
+        return out.view(*out.shape[:-1], self.features, self.params_per_dim)

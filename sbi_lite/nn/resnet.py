@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ResidualNet"]
@@ -13,6 +16,11 @@ class ResidualNet(nn.Module):
 
     The gate ``sigmoid(Linear(C → H)(c))`` is the conditioning scheme of the NSF thesis (§1.4);
     each block's last layer starts near zero so the net starts near its skip path.
+
+    The input is ``y`` (or a list of parts concatenated along the last axis) and the context.
+    Their batch shapes may differ and broadcast, e.g. (B, K, ·) against (B, 1, ·): the first
+    layer is then split by columns so that each part's share is computed on its own rows, once
+    (and the gates on the context rows), instead of on the broadcast rows.
 
     Args:
         in_features, out_features: input and output widths.
@@ -47,9 +55,21 @@ class ResidualNet(nn.Module):
             nn.init.uniform_(self.last.weight, -1e-3, 1e-3)
             nn.init.zeros_(self.last.bias)
 
-    def forward(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+    def _first(self, parts: list[Tensor]) -> Tensor:
+        if all(p.shape[:-1] == parts[0].shape[:-1] for p in parts):
+            return self.first(parts[0] if len(parts) == 1 else torch.cat(parts, -1))
+        h, start = None, 0
+        for p in parts:  # Σ_p W[:, cols_p] p + b, each term on its own (unbroadcast) rows
+            term = F.linear(p, self.first.weight[:, start:start + p.shape[-1]])
+            h, start = term if h is None else h + term, start + p.shape[-1]
+        return h + self.first.bias
+
+    def forward(self, y: Tensor | Sequence[Tensor], context: Tensor | None = None) -> Tensor:
         act = self.activation
-        h = self.first(y if context is None or not self.context_features else torch.cat([y, context], -1))
+        parts = [y] if isinstance(y, Tensor) else list(y)
+        if context is not None and self.context_features:
+            parts.append(context)
+        h = self._first(parts)
         for i, (lin1, lin2) in enumerate(self.blocks):
             t = lin2(self.dropout(act(lin1(act(h)))))
             if self.context_features:
