@@ -79,7 +79,7 @@ class Coupling(Transform):
 
     def _couple(self, inputs, context, inverse):
         y_id = inputs[..., self.identity]
-        free = self.free.expand(*inputs.shape[:-1], -1, -1)
+        free = self.free  # (D_id, P), shared by every row: the spline computes its knots once
         if inverse:  # the identity half is restored first, then it conditions the other half
             y_id, ld_id = self.elementwise(y_id, free, inverse=True)
             out_tr, ld_tr = self.elementwise(inputs[..., self.transformed], self._params(y_id, context), inverse=True)

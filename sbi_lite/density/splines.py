@@ -51,7 +51,9 @@ def rational_quadratic_spline(
 
     Args:
         inputs: (...,) values.
-        width_logits, height_logits: (..., K).
+        width_logits, height_logits: (..., K), or any shape whose batch part broadcasts to the
+            inputs' (parameters shared by many inputs, e.g. (D, K) against (B, D): the knots are
+            then computed once, on the parameters' own rows).
         derivative_logits: (..., K + 1), mapped by softplus + MIN_DERIVATIVE.
         inverse: evaluate the inverse map (quadratic formula, stable root).
 
@@ -64,6 +66,10 @@ def rational_quadratic_spline(
     yk = _knots(height_logits, left, right, MIN_BIN_HEIGHT)
     deriv = MIN_DERIVATIVE + F.softplus(derivative_logits)
     search = yk if inverse else xk
+    if search.shape[:-1] != inputs.shape:  # shared parameters: broadcast the knots, not the logits
+        batch = torch.broadcast_shapes(search.shape[:-1], inputs.shape)
+        inputs = inputs.expand(batch)
+        xk, yk, deriv, search = (t.expand(*batch, t.shape[-1]) for t in (xk, yk, deriv, search))
     idx = torch.searchsorted(search[..., 1:-1].contiguous(), inputs[..., None].contiguous(), right=True)
 
     def pick(t: Tensor) -> Tensor:
@@ -98,8 +104,8 @@ def unbounded_rq_spline(inputs: Tensor, params: Tensor, *, inverse: bool = False
     interior derivatives]; width/height logits are divided by ``logit_scale`` (√hidden keeps the
     initial bins near uniform)."""
     bins = (params.shape[-1] + 1) // 3
-    w, h, d = params[..., :bins] / logit_scale, params[..., bins:2 * bins] / logit_scale, params[..., 2 * bins:]
-    d = F.pad(d, (1, 1), value=_UNIT)
+    w, h, d = params.split([bins, bins, bins - 1], -1)  # one gradient copy (a cat), not three padded ones
+    w, h, d = w / logit_scale, h / logit_scale, F.pad(d, (1, 1), value=_UNIT)
     inside = (inputs >= -bound) & (inputs <= bound)
     clamped = inputs.clamp(-bound, bound)  # spline on a safe copy: no NaN gradients from the tails
     out, logdet = rational_quadratic_spline(clamped, w, h, d, inverse=inverse, left=-bound, right=bound)
@@ -111,5 +117,6 @@ def bounded_rq_spline(inputs: Tensor, params: Tensor, *, inverse: bool = False, 
     """Spline mapping [left, right] onto itself. ``params`` (..., 3K + 1) = [widths, heights, all
     K + 1 derivatives]; zero parameters give the identity."""
     bins = (params.shape[-1] - 1) // 3
-    w, h, d = params[..., :bins] / logit_scale, params[..., bins:2 * bins] / logit_scale, params[..., 2 * bins:]
+    w, h, d = params.split([bins, bins, bins + 1], -1)
+    w, h = w / logit_scale, h / logit_scale
     return rational_quadratic_spline(inputs.clamp(left, right), w, h, d + _UNIT, inverse=inverse, left=left, right=right)

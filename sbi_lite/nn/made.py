@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.nn.linear import tall_linear
+
 __all__ = ["MaskedLinear", "MADE"]
 
 
@@ -82,6 +84,8 @@ class MADE(nn.Module):
         self.context_last = nn.Linear(context_features, features * params_per_dim)
 
     def forward(self, y: Tensor, context: Tensor) -> Tensor:
+        if context.shape[:-1] != y.shape[:-1]:
+            return self._broadcast(y, context)
         act = self.activation
         h = self.first(y) + self.context_first(context)
         if not self.residual:
@@ -93,4 +97,28 @@ class MADE(nn.Module):
             else:
                 h = act(block[0](h) + ctx(context))
         out = self.last(act(h) if self.residual else h) + self.context_last(context)
+        return out.view(*out.shape[:-1], self.features, self.params_per_dim)
+
+    def _broadcast(self, y: Tensor, context: Tensor) -> Tensor:
+        """``forward`` when the context broadcasts against y (e.g. (B, 1, C) against (B, K, D)):
+        the same sums, but every layer's context term and bias are added on the context's rows
+        and broadcast once, and the masked products skip their bias."""
+        act = self.activation
+
+        def masked(layer: MaskedLinear, h: Tensor) -> Tensor:
+            return tall_linear(h, layer.weight * layer.mask)
+
+        def shared(layer: MaskedLinear, ctx: nn.Linear) -> Tensor:
+            return ctx(context) + layer.bias
+
+        h = masked(self.first, y) + shared(self.first, self.context_first)
+        if not self.residual:
+            h = act(h)
+        for block, ctx in zip(self.layers, self.context_layers):
+            if self.residual:
+                t = masked(block[0], act(h)) + shared(block[0], ctx)
+                h = h + (masked(block[1], self.dropout(act(t))) + block[1].bias)
+            else:
+                h = act(masked(block[0], h) + shared(block[0], ctx))
+        out = masked(self.last, act(h) if self.residual else h) + shared(self.last, self.context_last)
         return out.view(*out.shape[:-1], self.features, self.params_per_dim)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from sbi_lite.nn.linear import tall_linear
 
 __all__ = ["ResidualNet"]
 
@@ -60,7 +61,7 @@ class ResidualNet(nn.Module):
             return self.first(parts[0] if len(parts) == 1 else torch.cat(parts, -1))
         h, start = None, 0
         for p in parts:  # Σ_p W[:, cols_p] p + b, each term on its own (unbroadcast) rows
-            term = F.linear(p, self.first.weight[:, start:start + p.shape[-1]])
+            term = tall_linear(p, self.first.weight[:, start:start + p.shape[-1]])
             h, start = term if h is None else h + term, start + p.shape[-1]
         return h + self.first.bias
 
