@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from sbi_lite.devices import module_device, rng_devices
 from sbi_lite.seeding import Seed, spawn_int
 
-__all__ = ["TrainConfig", "History", "train"]
+__all__ = ["TrainConfig", "History", "adam", "train"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,20 @@ def _held_out_first(validation: Tensor, n: int) -> Tensor:
     return torch.cat([torch.nonzero(validation)[:, 0], torch.nonzero(~validation)[:, 0]])
 
 
+def adam(module: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """The loop's optimiser: Adam over ``module``'s parameters with ``config``'s rate and decay.
+
+    ``foreach=True`` updates all parameters in a few batched calls instead of a Python loop per
+    tensor: bitwise the same weights, ~40% less optimiser time (benchmarks/results/contrastive_step.md).
+
+    Example:
+        >>> adam(nn.Linear(2, 1), TrainConfig()).defaults["foreach"]
+        True
+    """
+    return torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                            foreach=True)
+
+
 @contextmanager
 def _swapped(params: list[Tensor], values: list[Tensor] | None):
     """Temporarily give ``params`` the ``values`` (no-op for None)."""
@@ -190,7 +204,7 @@ def train(
         val = tuple(d[perm[:n_val].to(d.device)].to(device) for d in data)
         trn = tuple(d[perm[n_val:].to(d.device)].to(device) for d in data)
         batch = min(config.batch_size, len(trn[0]))
-        optimizer = torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        optimizer = adam(module, config)
         best, best_state, stale, decays = math.inf, copy.deepcopy(module.state_dict()), 0, 0
         params = [p for p in module.parameters() if p.requires_grad]
         average = [p.detach().clone() for p in params] if config.ema is not None else None
