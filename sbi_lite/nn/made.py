@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sbi_lite.nn.linear import tall_linear
+from sbi_lite.nn.fast import fast_activation, tall_linear
 
 __all__ = ["MaskedLinear", "MADE"]
 
@@ -102,8 +102,8 @@ class MADE(nn.Module):
     def _broadcast(self, y: Tensor, context: Tensor) -> Tensor:
         """``forward`` when the context broadcasts against y (e.g. (B, 1, C) against (B, K, D)):
         the same sums, but every layer's context term and bias are added on the context's rows
-        and broadcast once, and the masked products skip their bias."""
-        act = self.activation
+        and broadcast once, the masked products skip their bias, and tanh is ``fast_tanh``."""
+        act = fast_activation(self.activation)
 
         def masked(layer: MaskedLinear, h: Tensor) -> Tensor:
             return tall_linear(h, layer.weight * layer.mask)

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from sbi_lite.nn.linear import tall_linear
+from sbi_lite.nn.fast import tall_linear
 
 __all__ = ["ResidualNet"]
 
