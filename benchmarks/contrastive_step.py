@@ -28,6 +28,7 @@ import argparse
 import importlib
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -223,6 +224,7 @@ def main() -> None:
             + to_markdown(pd.DataFrame(ablations), ".4g") + "\n\n" + NOTES + "\n## Profiles (torch.profiler, top ops by self CPU time)\n\n"
             + "\n".join(profiles))
     Path(args.out).write_text(text)
+    shutil.rmtree(tmp, ignore_errors=True)
     print(text)
 
 
