@@ -1,7 +1,8 @@
 """Figures of the paper grid from its CSVs (``paper_grid.py``): PNGs, mean ± sd over seeds.
 
 Per experiment with results (fig1, fig2, fig3, a3, beyond; "grid" = every arm present):
-``<experiment>_metrics.png`` (−log p(θ*) and median distance per round, one panel per task),
+``<experiment>_metrics.png`` (−log p(θ*) and median distance per round, one panel per task;
+dashed: protocol.md's reference values, NG with exact-posterior proposals and simulations at θ*),
 ``<experiment>_acceptance.png`` (SNPE-C's rejection acceptance per round, log scale), and
 ``<experiment>_ng_c2st.png`` (NG only: C2ST and MMD² of each round's θ against the exact
 posterior, and C2ST of the final posterior's draws).
@@ -23,6 +24,10 @@ from _grid_cells import EXPERIMENTS, TASKS, cell_in_arm
 HERE = Path(__file__).parent
 TITLES = {"nonlinear_gaussian": "Nonlinear Gaussian", "lotka_volterra": "Lotka–Volterra", "mg1": "M/G/1"}
 METRICS = {"neg_log_prob_theta_star": "−log p(θ*)", "median_distance": "median distance to x0"}
+# protocol.md's reference values: what exact-posterior proposals reach (NG), and the median
+# distance of simulations at θ* itself, the floor a perfect posterior's simulations approach
+GUIDES = {("nonlinear_gaussian", "neg_log_prob_theta_star"): 4.93, ("nonlinear_gaussian", "median_distance"): 2.66,
+          ("lotka_volterra", "median_distance"): 0.77, ("mg1", "median_distance"): 0.010}
 
 
 def _label(rows: pd.DataFrame) -> pd.Series:
@@ -49,6 +54,7 @@ def _curves(ax, rows: pd.DataFrame, column: str, *, log: bool = False) -> bool:
     if log and drawn:
         ax.set_yscale("log")
     ax.set_xlabel("round")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     return drawn
 
 
@@ -74,6 +80,8 @@ def metric_figure(rows: pd.DataFrame, name: str, folder: Path) -> Path:
         for i, (column, title) in enumerate(METRICS.items()):
             ax = axes[i, j]
             _curves(ax, rows[rows["task"] == task], column)
+            if (task, column) in GUIDES:
+                ax.axhline(GUIDES[task, column], color="grey", lw=0.8, ls="--")
             ax.set_title(f"{TITLES[task]}: {title}")
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(f"{name}: mean ± sd over seeds")

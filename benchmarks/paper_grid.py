@@ -18,7 +18,14 @@ Columns: the configuration (cell, arm, task, method, estimator, num_atoms, seed,
 simulations, sample_with, leakage_free, preset), the history (round, proposal, simulations,
 failed, failure_reasons, epochs, acceptance_rate, seconds_propose/simulate/train/total, ...) and
 the metrics (neg_log_prob_theta_star, median_distance, mmd2, c2st_round, c2st_final).
-``--preset`` is infer's preset ("paper": MAF, K = 100, proposals from q(θ|x0)).
+``--preset`` is infer's preset ("paper": MAF, K = 100, proposals from q(θ|x0)). LV's θ are
+log rates already, so its KDE runs in log space as the protocol asks.
+
+Cost, measured (one thread, shared 2-core machine): NG, SNPE-C + MAF, K = 100, 2 rounds × 500,
+the paper's training: 64 s wall for the cell (training 3 s + 40 s, the atomic loss dominating;
+C2ST of 10,000 final draws and per-round ~15 s). Extrapolated, not measured: training time grows
+with the pooled data (~40 s per 1,000 pairs per round here), so a full 25 × 1,000 SNPE-C cell is
+~3–4 h; plan the paper grid (270 cells) for a cluster or many days.
 """
 
 from __future__ import annotations
