@@ -25,7 +25,7 @@ Cost, measured (one thread, shared 2-core machine): NG, SNPE-C + MAF, K = 100, 2
 the paper's training: 64 s wall for the cell (training 3 s + 40 s, the atomic loss dominating;
 C2ST of 10,000 final draws and per-round ~15 s). Extrapolated, not measured: training time grows
 with the pooled data (~40 s per 1,000 pairs per round here), so a full 25 × 1,000 SNPE-C cell is
-~3–4 h; plan the paper grid (270 cells) for a cluster or many days.
+~3–4 h; plan the paper grid (260 cells) for a cluster or many days.
 """
 
 from __future__ import annotations
