@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints/cpu.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench paper-grid clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
@@ -21,6 +21,13 @@ $(VENV)/.bench: $(VENV)/.installed
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/ng_accuracy.py --configs ours_snpe sbi_npe_c --obs 0 1 2 --seeds 0
+
+# the paper's experiments (benchmarks/paper_grid.py): resumable, so run it again to continue
+EXPERIMENT ?= paper
+JOBS ?= 2
+paper-grid: $(VENV)/.installed
+	$(PY) benchmarks/paper_grid.py --experiment $(EXPERIMENT) --jobs $(JOBS)
+	$(PY) benchmarks/paper_figures.py
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
