@@ -147,7 +147,7 @@ def infer(
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free)
+                              proposal=proposal, leakage_free=leakage_free, lr_decays=None)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
@@ -226,7 +226,8 @@ def infer(
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
-                      estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
+                      estimator=estimator, estimator_kwargs=kwargs, train=train_config,
+                      lr_decays=resolved["lr_decays"] or 0, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
