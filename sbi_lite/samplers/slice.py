@@ -52,8 +52,7 @@ class SliceSampler:
         torch.Size([400, 2])
     """
 
-    slots = 6  # points per chain per potential call: shrinkage candidates, and ends while stepping out
-    ends = 1  # ends per side per call while stepping out (the other slots - 2 · ends: shrinkage)
+    slots = 6  # points per chain per potential call: shrinkage candidates (and the 2 ends while stepping out)
 
     def __init__(self, potential: Potential, init: Tensor, *, width: float = 0.01, tune: int = 50,
                  burn_in: int = 200, max_step_out: int = 50, seed: Seed = None,
@@ -142,20 +141,21 @@ class SliceSampler:
         (Neal 2003, fig. 5) is evaluated ahead: the h-th candidate is drawn from the bracket the
         first h − 1 would leave if they were all rejected, and the first one inside the slice is
         taken: the same draw as shrinking one candidate at a time, in fewer calls. A chain still
-        stepping out evaluates the next ``ends`` ends of each open side, and in the same call
-        ``slots − 2 · ends`` shrinkage candidates from its current bracket, which it uses if that
-        bracket turns out to be the final one (no side grew); otherwise they are discarded, which
-        leaves the draw's law unchanged since whether they are used does not depend on them. With
+        stepping out evaluates the next end of each side in one call, and in the same call
+        ``slots − 2`` shrinkage candidates from its current bracket, which it uses if that bracket
+        turns out to be the final one (no side grew); otherwise they are discarded, which leaves
+        the draw's law unchanged since whether they are used does not depend on them. With
         ``tuning`` the per-coordinate widths follow the running mean of the brackets the accepted
         points were drawn from.
         """
         x, log_p = self.chains, self.log_p
         c, d = x.shape
         dev, dt = x.device, x.dtype
-        slots, half = self.slots, self.ends
-        spec = slots - 2 * half  # shrinkage candidates evaluated while stepping out
+        slots = self.slots
+        spec = slots - 2  # shrinkage candidates evaluated while stepping out
+        can_step = self.max_step_out > 0  # without stepping out the bracket is the first one (no ends to evaluate)
         rows = torch.arange(c, device=dev)
-        ahead = torch.arange(half, device=dev, dtype=dt)
+        sign = torch.tensor([-1.0, 1.0], device=dev, dtype=dt)
         early = (torch.arange(slots, device=dev) < spec)[None]
         orders = torch.rand(c, sweeps, d, generator=self.generator, device=self.generator.device).argsort(-1).to(dev)
         done = torch.zeros(c, dtype=torch.long, device=dev)  # sweeps finished in this call
@@ -163,69 +163,64 @@ class SliceSampler:
         if tuning:
             total = torch.zeros(d, dtype=dt, device=dev)
             count = torch.zeros(d, dtype=dt, device=dev)
-        # the update under way: coordinate j, width w, slice level, bracket [lo, hi] (while stepping
-        # out: the next ends to evaluate), open sides, expansions made, stage
+        # the update under way: coordinate j, width w, slice level, bracket (lo, hi) (while stepping
+        # out: the next ends to evaluate), its open sides and their expansions, the stage
         j = orders[:, 0, 0]
         w = self.widths[j].to(dt)
         u = self._uniform(2 * c).view(2, c)
         level = log_p.double() + torch.log(u[0]).double()
         lo = x[rows, j] - w * u[1]
-        hi = lo + w
-        open_lo = torch.ones(c, dtype=torch.bool, device=dev)
-        open_hi = open_lo.clone()
-        n_lo = torch.zeros(c, dtype=torch.long, device=dev)
-        n_hi = n_lo.clone()
-        stepping = open_lo & (self.max_step_out > 0)  # no stepping out: the bracket is [lo, hi]
-        active = open_lo.clone()
+        br = torch.stack([lo, lo + w], 1)
+        opn = torch.ones(c, 2, dtype=torch.bool, device=dev)
+        grown = torch.zeros(c, 2, dtype=torch.long, device=dev)
+        stepping = torch.full((c,), can_step, device=dev)
+        active = torch.ones(c, dtype=torch.bool, device=dev)
         calls = 0
         while True:
             xj = x[rows, j]
             u = self._uniform(c * (slots + 2)).view(slots + 2, c)
-            # the chain of shrinkage candidates from [lo, hi], and the brackets they leave
-            a, b, shrunk, spans = lo, hi, [], []
+            # the chain of shrinkage candidates from the bracket, and the brackets they leave
+            a, b = br.unbind(1)
+            shrunk, spans, ab_spec = [], [], (a, b)
             for h in range(slots):
-                spans.append(b - a)
-                t = a + (b - a) * u[2 + h]
+                if tuning:
+                    spans.append(b - a)
+                t = torch.addcmul(a, b - a, u[2 + h])
                 shrunk.append(t)
                 below = t < xj
                 a, b = torch.where(below, t, a), torch.where(below, b, t)
                 if h == spec - 1:
-                    a_spec, b_spec = a, b
+                    ab_spec = (a, b)
             shrunk = torch.stack(shrunk, 1)
-            wa = w[:, None] * ahead
-            cand_step = torch.cat([shrunk[:, :spec], lo[:, None] - wa, hi[:, None] + wa], 1)
-            cand = torch.where(stepping[:, None], cand_step, shrunk)
-            probe = x[:, None, :].repeat(1, slots, 1)
+            cand = torch.where(stepping[:, None], torch.cat([shrunk[:, :spec], br], 1), shrunk)
+            probe = x[:, None, :].expand(c, slots, d).clone()
             probe.scatter_(2, j[:, None, None].expand(c, slots, 1), cand[..., None])
             lp = self._eval(probe.view(c * slots, d)).view(c, slots)
             above = lp.double() > level[:, None]
             calls += 1
-            # stepping out: an end below the level closes its side
-            lead_lo = above[:, spec:spec + half].long().cumprod(1).sum(1)
-            lead_hi = above[:, spec + half:].long().cumprod(1).sum(1)
-            grow_lo, grow_hi = stepping & open_lo, stepping & open_hi
-            final = stepping & ((lead_lo == 0) | ~grow_lo) & ((lead_hi == 0) | ~grow_hi)  # [lo, hi] is the bracket
-            lo = torch.where(grow_lo, lo - w * lead_lo, lo)
-            hi = torch.where(grow_hi, hi + w * lead_hi, hi)
-            n_lo, n_hi = n_lo + grow_lo * lead_lo, n_hi + grow_hi * lead_hi
-            open_lo = open_lo & ((lead_lo == half) & (n_lo < self.max_step_out) | ~grow_lo)
-            open_hi = open_hi & ((lead_hi == half) & (n_hi < self.max_step_out) | ~grow_hi)
+            # stepping out: an end above the level moves out by w, one below closes its side
+            grow = opn & stepping[:, None]
+            out = grow & above[:, spec:]
+            final = stepping & ~out.any(1)  # the bracket is the one the candidates came from
+            br = torch.addcmul(br, out, sign * w[:, None])
+            grown += out
+            opn = opn & (out & (grown < self.max_step_out) | ~grow)
             # shrinking: the first candidate inside the slice, or the bracket all of them leave
             shrinking = active & ~stepping
             hit = above & (shrinking[:, None] | final[:, None] & early)
             found = hit.any(1)
             first = hit.long().argmax(1)
             missed = ~found & (shrinking | final)
-            lo = torch.where(missed, torch.where(shrinking, a, a_spec), lo)
-            hi = torch.where(missed, torch.where(shrinking, b, b_spec), hi)
+            br = torch.where(missed[:, None], torch.where(shrinking[:, None], torch.stack([a, b], 1),
+                                                          torch.stack(ab_spec, 1)), br)
             # a bracket shrunk to nothing (a potential too steep for float32) leaves the chain where it is
-            collapsed = missed & ((hi - lo) <= 1e-7 * (1 + xj.abs()))
+            collapsed = missed & ((br[:, 1] - br[:, 0]) <= 1e-7 * (1 + xj.abs()))
             x[rows, j] = torch.where(found, cand[rows, first], xj)
             log_p.copy_(torch.where(found, lp[rows, first], log_p))
             if tuning:  # the bracket the accepted point was drawn from (as sbi's tuning)
                 total.index_add_(0, j, torch.where(found, torch.stack(spans, 1)[rows, first], 0))
                 count.index_add_(0, j, found.to(dt))
-            stepping = stepping & (open_lo | open_hi)
+            stepping = stepping & opn.any(1)
             finished = found | collapsed
             # the next coordinate, and the next sweep
             pos = pos + finished
@@ -247,11 +242,11 @@ class SliceSampler:
             j = torch.where(new, orders[rows, done.clamp(max=sweeps - 1), pos], j)
             w = torch.where(new, self.widths[j].to(dt), w)
             level = torch.where(new, log_p.double() + torch.log(u[0]).double(), level)
-            start = x[rows, j] - w * u[1]
-            lo, hi = torch.where(new, start, lo), torch.where(new, start + w, hi)
-            open_lo, open_hi = open_lo | new, open_hi | new
-            n_lo, n_hi = torch.where(new, 0, n_lo), torch.where(new, 0, n_hi)
-            stepping = stepping | new & (self.max_step_out > 0)
+            lo = x[rows, j] - w * u[1]
+            br = torch.where(new[:, None], torch.stack([lo, lo + w], 1), br)
+            opn = opn | new[:, None]
+            grown = grown * ~new[:, None]
+            stepping = stepping | new & can_step
         if tuning:
             self.widths = torch.where(count > 0, total / count.clamp(min=1), self.widths)
         self.calls += calls
