@@ -23,7 +23,7 @@ parameters. The NG posterior has four modes (the signs of θ3 and θ4, which the
 sees squared); axis-aligned slice chains rarely cross between them, so ESS is taken on the
 sign-invariant quantities θ1, θ2, |θ3|, |θ4|, θ5 (the crossings are counted and reported).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mcmc_vs_sbi.py [--reps 3] [--draws 5000]
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mcmc_vs_sbi.py [--reps 3,2] [--draws 5000] [--before REF]
 
 writes ``benchmarks/results/mcmc_vs_sbi.md``.
 """
@@ -202,7 +202,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", default="3", help="repetitions, one number or one per potential (3,2)")
     ap.add_argument("--draws", type=int, default=5000)
     ap.add_argument("--before", default=None, help="git ref of the 'before' sampler (omit to skip it)")
     ap.add_argument("--potentials", default="ng,snl")
@@ -211,7 +211,10 @@ def main() -> None:
     args = ap.parse_args()
     before = load_before(args.before) if args.before else None
     only = args.only.split(",") if args.only else None
-    df = pd.concat([bench(p, args.reps, args.draws, before, only) for p in args.potentials.split(",")])
+    pots = args.potentials.split(",")
+    reps = [int(r) for r in args.reps.split(",")]
+    reps = dict(zip(pots, reps if len(reps) == len(pots) else reps[:1] * len(pots)))
+    df = pd.concat([bench(p, reps[p], args.draws, before, only) for p in pots])
     table = summary(df)
     print(to_markdown(table))
     if args.out == "-":
@@ -226,7 +229,7 @@ def main() -> None:
         "one thread; the machine's 2 cores were shared with other benchmark runs, so CPU times are noisy: "
         "every repetition runs all samplers back to back from the same start, and ratios are medians of "
         "per-repetition ratios).\n\n"
-        f"{args.draws} draws at thin 10. Medians over {args.reps} repetitions; ESS = arviz bulk ESS of the kept draws, "
+        f"{args.draws} draws at thin 10. Medians over {args.reps} repetitions (per potential); ESS = arviz bulk ESS of the kept draws, "
         "min over parameters (NG: over θ1, θ2, |θ3|, |θ4|, θ5); cpu_s includes tuning and burn-in; calls/points: "
         "potential calls and points evaluated.\n\n" + to_markdown(table) + "\n\n## Every run\n\n" + to_markdown(df) + "\n")
 
