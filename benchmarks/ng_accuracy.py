@@ -102,6 +102,14 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int):
     return samples, {"epochs": epochs}
 
 
+def _commit() -> str:
+    """The code a run measured (runs made before this field existed have none)."""
+    import subprocess
+
+    out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def run_one(name: str, k: int, seed: int) -> Path:
     import torch
 
@@ -114,7 +122,7 @@ def run_one(name: str, k: int, seed: int) -> Path:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     score = c2st(torch.as_tensor(np.asarray(samples), dtype=torch.float32), torch.as_tensor(reference), seed=seed)
     row = {"config": name, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
-           **extra}
+           "commit": _commit(), **extra}
     RUNS.mkdir(parents=True, exist_ok=True)
     out = RUNS / f"{name}_obs{k}_seed{seed}.json"
     out.write_text(json.dumps(row))
@@ -154,7 +162,10 @@ def summarize() -> str:
             "then `--summarize`. Observation 0 is the paper's x0; 1–5 are drawn from the prior "
             "(`benchmarks/ng_observations.py`). Cells: median C2ST over seeds (0.5 = indistinguishable "
             "from the reference, 10,000 vs 10,000 draws). One torch thread per run; CPU seconds are the "
-            "run's process time (inference + 10,000 final draws, not the C2ST).\n\n"
+            "run's process time (inference + 10,000 final draws, not the C2ST). Each run's JSON records the "
+            "commit it measured (runs before 723099d have none: the SNPE-C runs predate the asynchronous "
+            "slice sampler and the contrastive fast path, which change the default SNPE-C only by "
+            "rounding; the SNL and SRE runs use both).\n\n"
             + to_markdown(table, ",.3f").replace("nan", "—") + "\n")
     (HERE / "results" / "ng_accuracy.md").write_text(text)
     return text
