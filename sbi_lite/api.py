@@ -75,8 +75,9 @@ def infer(
             diffusion) always use "truncated".
         preset: where the arguments left as None take their values: "default" (chosen by C2ST
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
-            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF and truncated proposals) or "paper" (the paper's settings: SNPE-C
-            with a MAF, K = 100 and proposals from q(θ|x0)). SRE and SNL are the same in both.
+            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF and truncated proposals) or
+            "paper" (the paper's settings: SNPE-C with a MAF, K = 100 and proposals from q(θ|x0)).
+            SRE and SNL are the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training
@@ -147,7 +148,7 @@ def infer(
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free, lr_decays=None)
+                              proposal=proposal, leakage_free=leakage_free)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
@@ -226,8 +227,7 @@ def infer(
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
-                      estimator=estimator, estimator_kwargs=kwargs, train=train_config,
-                      lr_decays=resolved["lr_decays"] or 0, n_jobs=n_jobs,
+                      estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,

@@ -13,8 +13,7 @@ __all__ = ["PRESETS", "resolve_preset"]
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # SNPE-C: the paper's MAF trained by the atomic loss (K = 100) on proposals from q(θ|x0)
     "paper": {
-        "snpe": {"estimator": "maf", "num_atoms": 100, "proposal": "posterior", "leakage_free": False,
-                 "lr_decays": 0},
+        "snpe": {"estimator": "maf", "num_atoms": 100, "proposal": "posterior", "leakage_free": False},
         "sre": {"num_atoms": 100},
         "snl": {"estimator": "maf"},
     },
@@ -23,8 +22,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # 0.74–0.79 against 0.85–0.93 for the atomic loss, in a fifth of the training time
     # (benchmarks/results/snpe_causes.md)
     "default": {
-        "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False,
-                 "lr_decays": 0},
+        "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False},
         "sre": {"num_atoms": 100},
         "snl": {"estimator": "maf"},
     },

@@ -55,7 +55,6 @@ class RoundConfig:
     estimator: str | None = None
     estimator_kwargs: dict = field(default_factory=dict)
     train: TrainConfig | None = None  # None: the paper's settings, the method's clipping, the estimator's EMA
-    lr_decays: int = 0  # with train None: TrainConfig.lr_decays (the preset's)
     n_jobs: int = 1
     chains: int = 100
     thin: int = 10
@@ -88,7 +87,7 @@ class RoundConfig:
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
         keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
-                "lr_decays", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
+                "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         return {k: repr(getattr(self, k)) for k in keep}
 
 
@@ -179,7 +178,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             sampler = SliceSampler.from_state(method.potential(net, prior, x0), saved["sampler"])
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
-    train_cfg = cfg.train or replace(method.train_config(net), lr_decays=cfg.lr_decays)
+    train_cfg = cfg.train or method.train_config(net)
     truncated = method.direct and cfg.proposal == "truncated"
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
