@@ -3,7 +3,7 @@ import torch
 from scipy import integrate, stats
 
 from sbi_lite.density import build
-from sbi_lite.density.score import SubVPSDE, VESDE, VPSDE
+from sbi_lite.density.score import SubVPSDE, VESDE, VPSDE, solve_rk45
 
 
 def test_transition_kernels_match_euler_maruyama():
@@ -117,3 +117,57 @@ def test_trained_ode_and_sde_samplers_reproduce_a_gaussian_mixture():
         for mode, m in ((right, 1.5), (~right, -1.5)):
             assert (s[mode].mean(0) - torch.tensor([m, 0.0])).abs().max() < 0.1
             assert (s[mode].std(0) - 0.5).abs().max() < 0.08
+
+
+def test_rk45_solves_each_row_as_if_alone():
+    """A stiff row must not set the step size of the easy rows: each row gets its own error
+    control (a shared step made every row pay the stiffest row's steps), so every row's result
+    and step count are those of solving it alone, and the batch costs the sum of its rows."""
+    rates = torch.cat([torch.ones(50), torch.tensor([3000.0])])  # dy/dt = −rate·y; the last row is stiff
+
+    def decay(y, t, rows):
+        return -rates[rows, None] * y
+
+    y0 = torch.ones(len(rates), 1, dtype=torch.float64)
+    out, stats = solve_rk45(decay, y0, 0.0, 1.0)
+    alone = [solve_rk45(lambda y, t, rows, i=i: decay(y, t, rows + i), y0[i:i + 1], 0.0, 1.0) for i in range(len(rates))]
+    assert torch.allclose(out, torch.cat([o for o, _ in alone]), rtol=1e-12, atol=1e-15)
+    assert stats.steps.tolist() == [int(s.steps[0]) for _, s in alone]
+    easy, stiff = int(alone[0][1].steps[0]), int(alone[-1][1].steps[0])
+    assert stiff > 10 * easy  # the stiff row really is stiff...
+    # ...and the batch costs its rows' own evaluations (plus the first call), not 51 × the stiff row's
+    assert stats.row_evaluations == len(rates) + 6 * (50 * easy + stiff)
+    assert (out[:, 0] - torch.exp(-rates)).abs().max() < 1e-4  # accurate (the stiff row decays to ~0)
+
+
+def test_log_prob_with_one_stiff_row_costs_about_what_its_rows_cost_alone():
+    """Exact-score Gaussians N(0, v I) with v given by the context: one row with a tiny variance
+    (a stiff ODE near t = ε) among easy ones. log q must stay exact for every row, and the network
+    must not be evaluated on the easy rows as often as on the stiff one."""
+    q = build("diffusion", 2, 1, hidden=16)
+    sde, calls = q.sde, []
+
+    def score(y, t, c):
+        calls.append(len(y))
+        return -y / (sde.mean_coeff(t)[:, None] ** 2 * c + sde.std(t)[:, None] ** 2)
+
+    q.score = score
+    v = torch.cat([torch.ones(31), torch.tensor([1e-4])])[:, None]
+    y = torch.randn(len(v), 2, generator=torch.Generator().manual_seed(0)) * v.sqrt()
+    # the flow starts at t = ε, where the data's law is N(0, (m_ε² v + σ_ε²) I)
+    eps = torch.tensor([q.eps])
+    var_eps = sde.mean_coeff(eps) ** 2 * v + sde.std(eps) ** 2
+    true = torch.distributions.Normal(0.0, var_eps.sqrt()).log_prob(y).sum(-1)
+    lp = q.log_prob(y, v)
+    batch_cost = sum(calls)
+    assert (lp - true).abs().max() < 2e-3
+    calls.clear()
+    q.log_prob(y[:-1], v[:-1])
+    easy = sum(calls) / (len(v) - 1)  # per easy row
+    calls.clear()
+    q.log_prob(y[-1:], v[-1:])
+    stiff = sum(calls)
+    assert stiff > 3 * easy
+    # measured: 25 evaluations per easy row, 121 for the stiff one, 896 for the batch (one shared
+    # step size: every row would take the stiff row's steps, over 3,800)
+    assert batch_cost <= 1.05 * ((len(v) - 1) * easy + stiff)

@@ -90,13 +90,15 @@ class ScoreEstimator(ConditionalDensityEstimator):
         y_t = self.sde.mean_coeff(t)[:, None] * y + std * z
         return self.z_norm * (std * self.score(y_t, t, c) + z).pow(2).sum(-1)
 
-    def _drift(self, y: Tensor, t: float, c: Tensor, score_weight: float = 0.5) -> Tensor:
-        """f − w g² s: the probability-flow ODE's drift (w = ½) or the reverse SDE's (w = 1)."""
-        tt = torch.full((len(y),), t, dtype=y.dtype, device=y.device)
+    def _drift(self, y: Tensor, t: float | Tensor, c: Tensor, score_weight: float = 0.5) -> Tensor:
+        """f − w g² s: the probability-flow ODE's drift (w = ½) or the reverse SDE's (w = 1);
+        t a float or one time per row (B,)."""
+        tt = t if isinstance(t, Tensor) else torch.full((len(y),), t, dtype=y.dtype, device=y.device)
         return self.sde.drift_coeff(tt)[:, None] * y - score_weight * self.sde.g2(tt)[:, None] * self.score(y, tt, c)
 
-    def divergence(self, y: Tensor, t: float, c: Tensor, probe: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The ODE drift F (B, D) and its divergence ∇·F (B,) at standardised y, c.
+    def divergence(self, y: Tensor, t: float | Tensor, c: Tensor, probe: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The ODE drift F (B, D) and its divergence ∇·F (B,) at standardised y, c and time t (a
+        float or (B,)).
 
         Exact (D vector-Jacobian products) when ``probe`` is None; otherwise Hutchinson's unbiased
         estimate vᵀ(∂F/∂y)v with the probe v (B, D), one backward pass whatever D.
@@ -116,8 +118,8 @@ class ScoreEstimator(ConditionalDensityEstimator):
     def _augmented(self, c: Tensor, probe: Tensor | None):
         d = self.input_dim
 
-        def fn(state: Tensor, t: float) -> Tensor:
-            drift, div = self.divergence(state[:, :d], t, c, probe)
+        def fn(state: Tensor, t: Tensor, rows: Tensor) -> Tensor:
+            drift, div = self.divergence(state[:, :d], t, c[rows], None if probe is None else probe[rows])
             return torch.cat([drift, div[:, None]], -1)
 
         return fn
@@ -133,7 +135,9 @@ class ScoreEstimator(ConditionalDensityEstimator):
         The divergence is exact by default (D backward passes per step, noise-free: the right
         choice for the low dimensions of SBI). ``hutchinson=True`` uses one Rademacher probe per
         point, drawn once per solve from ``generator``: one backward pass per step, an unbiased
-        but noisy log-density.
+        but noisy log-density. Each row is solved with its own step size and error control
+        (``solve_rk45``), so a row's value does not depend on the rows evaluated with it, and a
+        stiff row does not make the others take its steps.
         """
         y, ld_pre = self.input_map(inputs)
         c, _ = self.context_map(context)
@@ -154,7 +158,8 @@ class ScoreEstimator(ConditionalDensityEstimator):
         c, _ = self.context_map(batch.repeat(n, 1))
         y = self.sde.prior_std() * self.base.sample(len(c), generator)
         if method == "ode":
-            y, _ = solve_rk45(lambda v, t: self._drift(v, t, c), y, 1.0, self.eps, rtol=self.rtol, atol=self.atol)
+            y, _ = solve_rk45(lambda v, t, rows: self._drift(v, t, c[rows]), y, 1.0, self.eps, rtol=self.rtol,
+                              atol=self.atol)
         elif method == "sde":
             ts = torch.linspace(1.0, self.eps, steps + 1, dtype=torch.float64, device="cpu")
             noise_device = draw_device(generator, y.device)
