@@ -160,7 +160,7 @@ def test_log_prob_with_one_stiff_row_costs_about_what_its_rows_cost_alone():
     true = torch.distributions.Normal(0.0, var_eps.sqrt()).log_prob(y).sum(-1)
     lp = q.log_prob(y, v)
     batch_cost = sum(calls)
-    assert (lp - true).abs().max() < 2e-3
+    assert (lp - true).abs().max() < 5e-4  # measured 8e-5
     calls.clear()
     q.log_prob(y[:-1], v[:-1])
     easy = sum(calls) / (len(v) - 1)  # per easy row
