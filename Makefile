@@ -20,7 +20,7 @@ $(VENV)/.bench: $(VENV)/.installed
 	touch $@
 
 bench: $(VENV)/.bench
-	$(PY) benchmarks/ng_accuracy.py --configs ours_snpe sbi_npe_c --obs 0 1 2 --seeds 0
+	$(PY) benchmarks/vs_sbi.py --compare snpe sre --obs 0 1 2 --seeds 0 1 2
 
 # the paper's experiments (benchmarks/paper_grid.py): resumable, so run it again to continue
 EXPERIMENT ?= paper

@@ -44,8 +44,16 @@ OURS = {
     "ours_snpe_ensemble": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
                                proposal="truncated"),
     "ours_snpe_lrdecay": dict(method="snpe", train_config=TrainConfig(lr_decays=2)),
+    "ours_snpe_b200": dict(method="snpe", train_config=TrainConfig(batch_size=200)),
+    "ours_snpe_ensemble_b200": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
+                                    train_config=TrainConfig(batch_size=200)),
+    "ours_sre_k50": dict(method="sre", num_atoms=50),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
+    # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
+    # sbi's 77.7k), for the size-matched comparisons of benchmarks/vs_sbi.py
+    "ours_snpe_sbisize": dict(method="snpe", estimator_kwargs=dict(hidden=50, bins=10)),
+    "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
 SBI = {
     "sbi_npe_c": ("NPE_C", dict(density_estimator="nsf"), dict(num_atoms=10)),

@@ -1,0 +1,129 @@
+"""End to end against the sbi package (0.27): SNPE-C, SNL and SRE on the Nonlinear Gaussian,
+10 rounds × 1,000 simulations and 10,000 final draws, with both libraries' default estimators
+and with ours cut to sbi's sizes, side by side on the same observations and seeds.
+
+Every pair (ours, sbi) runs back to back in one sweep, one torch thread each, through
+``ng_accuracy.run_one``; runs are stored (and reused) in ``results/ng_accuracy/``, so this script
+and ng_accuracy.py resume each other. ``results/vs_sbi.md`` gets, per comparison, the medians of
+C2ST, wall-clock and CPU seconds over the cells both libraries ran, the ratios (medians of the
+per-cell ratios), the machine, and the MCMC ESS-per-second comparison of ``mcmc_vs_sbi.py``.
+
+    .venv/bin/python benchmarks/vs_sbi.py --compare snpe snpe_sized sre --obs 0 1 2 --seeds 0 1 2
+    .venv/bin/python benchmarks/vs_sbi.py --summarize      # rewrite results/vs_sbi.md only
+
+Needs the [bench] extra (``make bench`` installs it with the CPU torch constraints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _markdown import to_markdown  # noqa: E402
+from ng_accuracy import HERE, RUNS, run_one  # noqa: E402
+
+# comparison -> (our configuration, sbi's, what is matched)
+COMPARISONS = {
+    "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters) vs sbi's NSF (78k), K = 10"),
+    "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k)"),
+    "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k)"),
+    "snl_sized": ("ours_snl_sbisize", "sbi_nle", "our NSF at sbi's size (87k vs 78k)"),
+    "sre": ("ours_sre", "sbi_nre_c", "same classifier (11k), K = 100 vs sbi's NRE-C defaults"),
+}
+
+
+def machine() -> str:
+    import torch
+
+    try:
+        import sbi
+
+        sbi_version = sbi.__version__
+    except ImportError:
+        sbi_version = "not installed"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"sbi {sbi_version}; one torch thread per run")
+
+
+def _pairs() -> pd.DataFrame:
+    """One row per (comparison, observation, seed) that both libraries ran."""
+    import json
+
+    runs = pd.DataFrame([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))])
+    cols = ["observation", "seed", "c2st", "seconds_wall", "seconds_cpu"]
+    frames = [runs[runs.config == ours][cols].merge(runs[runs.config == peer][cols], on=["observation", "seed"],
+                                                    suffixes=("_ours", "_sbi")).assign(comparison=name)
+              for name, (ours, peer, _) in COMPARISONS.items()] if len(runs) else []
+    pairs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pairs.rename(columns=lambda c: c.replace("seconds_", "")) if len(pairs) else pairs
+
+
+def summarize() -> str:
+    pairs = _pairs()
+    lines = ["# sbi_lite against sbi 0.27, end to end (Nonlinear Gaussian, 10 rounds × 1,000 simulations)", "",
+             "Command: `.venv/bin/python benchmarks/vs_sbi.py --compare <comparisons> --obs <k...> --seeds <s...>`. "
+             f"Machine: {machine()}. Observations: `reference/ng_observations.npz` (0 = the paper's x0). "
+             "C2ST: 10,000 final draws against 10,000 exact reference draws (0.5 = indistinguishable). "
+             "Ratios are medians of per-cell ratios (ours ÷ sbi); below 1 means ours is faster. Runs shared a "
+             "2-core machine with at most one other process, so wall-clock is noisier than CPU time.", ""]
+    if pairs.empty:
+        return "\n".join(lines + ["No pair has run yet."])
+    pairs["cpu_ratio"] = pairs.cpu_ours / pairs.cpu_sbi
+    pairs["wall_ratio"] = pairs.wall_ours / pairs.wall_sbi
+    pairs["c2st_delta"] = pairs.c2st_ours - pairs.c2st_sbi
+    g = pairs.groupby("comparison", sort=False)
+    table = pd.DataFrame({
+        "what is compared": [COMPARISONS[c][2] for c in g.groups],
+        "cells": g.size(), "observations": g.observation.nunique(), "seeds": g.seed.nunique(),
+        "C2ST ours": g.c2st_ours.median(), "C2ST sbi": g.c2st_sbi.median(),
+        "median ΔC2ST": g.c2st_delta.median(),
+        "wall s ours": g.wall_ours.median().round(), "wall s sbi": g.wall_sbi.median().round(),
+        "wall ratio": g.wall_ratio.median(),
+        "CPU s ours": g.cpu_ours.median().round(), "CPU s sbi": g.cpu_sbi.median().round(),
+        "CPU ratio": g.cpu_ratio.median(),
+    }).reset_index(names="comparison")
+    seconds = ["wall_ours", "wall_sbi", "cpu_ours", "cpu_sbi"]
+    cells = pairs[["comparison", "observation", "seed", "c2st_ours", "c2st_sbi", "c2st_delta", *seconds,
+                   "wall_ratio", "cpu_ratio"]].round({c: 0 for c in seconds})
+    lines += ["## Medians over the cells both ran", "", to_markdown(table, ",.3f").replace(".000 |", " |"), "",
+              "## Every cell", "", to_markdown(cells, ",.3f").replace(".000 |", " |"), ""]
+    mcmc = HERE / "results" / "mcmc_vs_sbi.md"
+    if mcmc.exists():
+        summary = mcmc.read_text().split("## Every run")[0].split("\n", 1)[1]
+        lines += ["## MCMC: effective samples per CPU-second (from `results/mcmc_vs_sbi.md`)", summary.strip(), ""]
+    text = "\n".join(lines).replace("nan", "—")
+    (HERE / "results" / "vs_sbi.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compare", nargs="+", default=["snpe", "snpe_sized", "sre"], choices=list(COMPARISONS))
+    parser.add_argument("--obs", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each one torch thread)")
+    parser.add_argument("--summarize", action="store_true", help="only rewrite results/vs_sbi.md")
+    args = parser.parse_args()
+    if not args.summarize:
+        # ours and sbi alternate within every cell, so a pair sees the same machine state
+        cells = list(dict.fromkeys((config, k, s) for s in args.seeds for k in args.obs for c in args.compare
+                                   for config in COMPARISONS[c][:2]))
+        cells = [c for c in cells if not (RUNS / f"{c[0]}_obs{c[1]}_seed{c[2]}.json").exists()]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
+                future.result()
+    print(summarize())
+
+
+if __name__ == "__main__":
+    main()
