@@ -67,7 +67,7 @@ def infer(
             "maf" for SNL by default, "maf" for both with ``preset="paper"``; "nsf_ar", "aem",
             "diffusion", "ensemble" or any registered name).
         rounds, simulations_per_round: the simulation budget.
-        num_atoms: K of the contrastive loss (2 ≤ K ≤ batch size 100; None: the preset's, 100).
+        num_atoms: K of the contrastive loss (2 ≤ K ≤ the minibatch size; None: the preset's, 100).
         proposal: where SNPE-C's later rounds draw θ: "posterior" (q(θ|x0) itself, trained by
             the atomic contrastive loss, as in the paper) or "truncated" (the prior restricted to
             q's highest-density region at x0, trained by maximum likelihood: truncated sequential
@@ -75,9 +75,10 @@ def infer(
             diffusion) always use "truncated".
         preset: where the arguments left as None take their values: "default" (chosen by C2ST
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
-            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF and truncated proposals) or
-            "paper" (the paper's settings: SNPE-C with a MAF, K = 100 and proposals from q(θ|x0)).
-            SRE and SNL are the same in both.
+            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and
+            minibatches of 200 at learning rate 1e-3) or "paper" (the paper's settings: SNPE-C with a
+            MAF, K = 100, proposals from q(θ|x0), minibatches of 100 at 5e-4). SRE and SNL are the
+            same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training
@@ -85,8 +86,9 @@ def infer(
         leakage_free: SNPE-C with a box prior: an NSF whose support IS the prior's box, so no
             posterior mass leaks outside it and rejection never rejects (None: the preset's).
         estimator_kwargs: hyperparameters for the estimator builder.
-        train_config: training settings (default: the paper's, with the method's gradient
-            clipping and the estimator's declared weight averaging, ``capabilities.ema``).
+        train_config: training settings (default: the paper's, with the preset's minibatch size
+            and learning rate, the method's gradient clipping and the estimator's declared weight averaging,
+            ``capabilities.ema``).
         chains: slice-sampling chains for SRE and SNL (and SNPE-C when it samples by MCMC).
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
@@ -148,7 +150,7 @@ def infer(
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free)
+                              proposal=proposal, leakage_free=leakage_free, train=None)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
@@ -171,7 +173,7 @@ def infer(
     if train_config is not None and not isinstance(train_config, TrainConfig):
         raise TypeError(f"train_config must be a TrainConfig or None, got {type(train_config).__name__}")
     if method != "snl":
-        batch = (train_config or TrainConfig()).batch_size
+        batch = (train_config or TrainConfig(**resolved["train"])).batch_size
         if not 2 <= check_int("num_atoms", num_atoms) <= batch:
             raise ValueError(f"num_atoms must be in [2, batch size {batch}] (each minibatch item is contrasted "
                              f"with num_atoms - 1 others of its batch), got {num_atoms}")
@@ -227,7 +229,8 @@ def infer(
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
-                      estimator=estimator, estimator_kwargs=kwargs, train=train_config, n_jobs=n_jobs,
+                      estimator=estimator, estimator_kwargs=kwargs, train=train_config,
+                      train_defaults=resolved["train"], n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,

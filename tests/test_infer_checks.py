@@ -129,3 +129,32 @@ def test_an_atypical_x0_is_warned_about_after_round_one():
         warnings.simplefilter("error")
         typical = infer(Counting(), PRIOR, [0.5, -0.5], **{**FAST, "simulations_per_round": 300})
     assert typical.history["x0_typicality_p"].iloc[0] > 0.01
+
+
+@pytest.mark.parametrize("kwargs, batch, lr", [
+    (dict(), 200, 1e-3),                                # the default preset's SNPE-C training
+    (dict(preset="paper"), 100, 5e-4),                  # the paper's
+    (dict(method="sre", num_atoms=10), 100, 5e-4),
+    (dict(train_config=TrainConfig(batch_size=50), num_atoms=10), 50, 5e-4),  # an explicit config wins
+])
+def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(monkeypatch, kwargs, batch, lr):
+    from dataclasses import replace
+
+    from sbi_lite.inference import rounds
+
+    seen = []
+
+    def spy(module, loss_fn, data, *, config, **rest):
+        seen.append((config.batch_size, config.learning_rate))
+        return train(module, loss_fn, data, config=replace(config, max_epochs=1), **rest)
+
+    train = rounds.train
+    monkeypatch.setattr(rounds, "train", spy)
+    infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "simulations_per_round": 400, **kwargs})
+    assert seen == [(batch, lr)]
+
+
+def test_num_atoms_is_checked_against_the_presets_minibatch_size():
+    for kwargs, batch in ((dict(), 200), (dict(preset="paper"), 100)):
+        with pytest.raises(ValueError, match=rf"num_atoms must be in \[2, batch size {batch}\].* got {batch + 1}"):
+            infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "num_atoms": batch + 1, **kwargs})

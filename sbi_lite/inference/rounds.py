@@ -55,6 +55,7 @@ class RoundConfig:
     estimator: str | None = None
     estimator_kwargs: dict = field(default_factory=dict)
     train: TrainConfig | None = None  # None: the paper's settings, the method's clipping, the estimator's EMA
+    train_defaults: dict = field(default_factory=dict)  # with train None: the preset's TrainConfig fields
     n_jobs: int = 1
     chains: int = 100
     thin: int = 10
@@ -87,7 +88,7 @@ class RoundConfig:
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
         keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
-                "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
+                "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         return {k: repr(getattr(self, k)) for k in keep}
 
 
@@ -178,7 +179,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             sampler = SliceSampler.from_state(method.potential(net, prior, x0), saved["sampler"])
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
-    train_cfg = cfg.train or method.train_config(net)
+    train_cfg = cfg.train or replace(method.train_config(net), **cfg.train_defaults)
     truncated = method.direct and cfg.proposal == "truncated"
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
