@@ -31,7 +31,8 @@ from ng_accuracy import HERE, RUNS, run_one  # noqa: E402
 
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
-    "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters) vs sbi's NSF (78k), K = 10"),
+    "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals, maximum "
+             "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k)"),
     "snl_sized": ("ours_snl_sbisize", "sbi_nle", "our NSF at sbi's size (87k vs 78k)"),

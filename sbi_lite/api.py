@@ -75,10 +75,10 @@ def infer(
             diffusion) always use "truncated".
         preset: where the arguments left as None take their values: "default" (chosen by C2ST
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
-            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and
-            minibatches of 200 at learning rate 1e-3) or "paper" (the paper's settings: SNPE-C with a
-            MAF, K = 100, proposals from q(θ|x0), minibatches of 100 at 5e-4). SRE and SNL are the
-            same in both.
+            ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and, for
+            that NSF, minibatches of 200 at learning rate 1e-3; other estimators train with the
+            paper's settings) or "paper" (the paper's settings: SNPE-C with a MAF, K = 100,
+            proposals from q(θ|x0), minibatches of 100 at 5e-4). SRE and SNL are the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training
@@ -155,6 +155,8 @@ def infer(
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
+    # the preset's training settings were measured with its own estimator; others keep the paper's
+    train_defaults = resolved["train"] if estimator == PRESETS[preset][method].get("estimator") else {}
     prior = as_prior(prior)
     x0 = _as_observation(x0)
     for name, value in (("progress", progress), ("vectorized", vectorized)):
@@ -173,7 +175,7 @@ def infer(
     if train_config is not None and not isinstance(train_config, TrainConfig):
         raise TypeError(f"train_config must be a TrainConfig or None, got {type(train_config).__name__}")
     if method != "snl":
-        batch = (train_config or TrainConfig(**resolved["train"])).batch_size
+        batch = (train_config or TrainConfig(**train_defaults)).batch_size
         if not 2 <= check_int("num_atoms", num_atoms) <= batch:
             raise ValueError(f"num_atoms must be in [2, batch size {batch}] (each minibatch item is contrasted "
                              f"with num_atoms - 1 others of its batch), got {num_atoms}")
@@ -230,7 +232,7 @@ def infer(
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config,
-                      train_defaults=resolved["train"], n_jobs=n_jobs,
+                      train_defaults=train_defaults, n_jobs=n_jobs,
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,

@@ -123,7 +123,7 @@ def test_gaussian_linear_c2st_with_estimated_log_densities(estimator):
     assert list(post.history["proposal"]) == ["prior", "truncated prior"]
     samples = post.sample(2000, seed=1)
     score = c2st(samples, analytic_posterior(x0, 2000), seed=0)
-    print(f"snpe + {estimator}: C2ST {score:.3f}")  # measured: aem 0.522, diffusion 0.513
+    print(f"snpe + {estimator}: C2ST {score:.3f}")  # measured: aem 0.560 (at the bar), diffusion 0.510
     assert score <= C2ST_BAR
     assert prior.support_contains(samples).all()
 
@@ -190,3 +190,20 @@ def test_nonlinear_gaussian_does_not_stop_while_the_posterior_moves():
     changes = post.history["posterior_change"].iloc[1:]
     assert len(post.history) == 4 and changes.notna().all()
     assert (changes > 0.15 * (2000 / 500) ** 0.5).sum() >= 2  # never two settled rounds in a row
+
+
+@pytest.mark.slow
+def test_default_snpe_matches_the_exact_nonlinear_gaussian_posterior():
+    """The default SNPE-C at the benchmark's budget, against 10,000 exact-likelihood draws
+    (benchmarks/reference/ng_observations.npz, observation 0 = the paper's x0)."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parents[1] / "benchmarks" / "reference" / "ng_observations.npz")
+    task = get_task("nonlinear_gaussian")
+    post = infer(task.simulator, task.prior, data["x0"][0], rounds=10, simulations_per_round=1000, seed=0,
+                 progress=False)
+    score = c2st(post.sample(10_000, seed=1000), torch.as_tensor(data["reference"][0]), seed=0)
+    print(f"C2ST {score:.3f}")
+    # measured 0.761 (benchmarks/results/ng_accuracy.md: seeds and observations 0.73-0.79 apart from
+    # the near-degenerate observation 3; sbi NPE-C 0.77-0.83); the paper's atomic MAF gives 0.85-0.93
+    assert score <= 0.80
