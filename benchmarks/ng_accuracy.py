@@ -139,6 +139,16 @@ def run_one(name: str, k: int, seed: int) -> Path:
     return out
 
 
+def run_cells(configs: list[str], observations: list[int], seeds: list[int], jobs: int = 1) -> None:
+    """Every (config, observation, seed) not stored yet; configs alternate within each (seed,
+    observation), so a run and its peer see the same machine state."""
+    cells = [(c, k, s) for s in seeds for k in observations for c in dict.fromkeys(configs)
+             if not (RUNS / f"{c}_obs{k}_seed{s}.json").exists()]
+    with ProcessPoolExecutor(jobs) as pool:
+        for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
+            future.result()
+
+
 def _peer(config: str) -> str:
     """The sbi configuration a run is compared with: sbi's method of the same family."""
     family = config.split("_")[1]
@@ -189,12 +199,7 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true")
     args = parser.parse_args()
     if not args.summarize:
-        # configs alternate within every (seed, observation), so a peer shares the machine's state
-        cells = [(c, k, s) for s in args.seeds for k in args.obs for c in args.configs
-                 if not (RUNS / f"{c}_obs{k}_seed{s}.json").exists()]
-        with ProcessPoolExecutor(args.jobs) as pool:
-            for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
-                future.result()
+        run_cells(args.configs, args.obs, args.seeds, args.jobs)
     print(summarize())
 
 

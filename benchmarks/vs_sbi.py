@@ -20,14 +20,13 @@ import argparse
 import os
 import platform
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _markdown import to_markdown  # noqa: E402
-from ng_accuracy import HERE, RUNS, run_one  # noqa: E402
+from ng_accuracy import HERE, RUNS, run_cells  # noqa: E402
 
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
@@ -116,13 +115,7 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true", help="only rewrite results/vs_sbi.md")
     args = parser.parse_args()
     if not args.summarize:
-        # ours and sbi alternate within every cell, so a pair sees the same machine state
-        cells = list(dict.fromkeys((config, k, s) for s in args.seeds for k in args.obs for c in args.compare
-                                   for config in COMPARISONS[c][:2]))
-        cells = [c for c in cells if not (RUNS / f"{c[0]}_obs{c[1]}_seed{c[2]}.json").exists()]
-        with ProcessPoolExecutor(args.jobs) as pool:
-            for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
-                future.result()
+        run_cells([config for c in args.compare for config in COMPARISONS[c][:2]], args.obs, args.seeds, args.jobs)
     print(summarize())
 
 
