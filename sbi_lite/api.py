@@ -87,8 +87,8 @@ def infer(
             posterior mass leaks outside it and rejection never rejects (None: the preset's).
         estimator_kwargs: hyperparameters for the estimator builder.
         train_config: training settings (default: the paper's, with the preset's minibatch size
-            and learning rate, the method's gradient clipping and the estimator's declared weight averaging,
-            ``capabilities.ema``).
+            and learning rate, the method's gradient clipping and the estimator's declared weight
+            averaging, ``capabilities.ema``).
         chains: slice-sampling chains for SRE and SNL (and SNPE-C when it samples by MCMC).
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
