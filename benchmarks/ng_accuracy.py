@@ -32,6 +32,8 @@ ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
 # ours: keyword arguments of sbi_lite.infer; sbi: (class name, constructor and train arguments)
 OURS = {
     "ours_snpe": dict(method="snpe"),
+    # the default until a569064 (the paper's training settings): its runs, stored before the change
+    "ours_snpe_b100": dict(method="snpe", train_config=TrainConfig()),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
     "ours_snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10, proposal="posterior"),
     "ours_snpe_nsf_k10": dict(method="snpe", estimator="nsf", num_atoms=10, proposal="posterior"),
@@ -45,7 +47,6 @@ OURS = {
                                proposal="truncated"),
     "ours_snpe_lrdecay": dict(method="snpe", train_config=TrainConfig(lr_decays=2)),
     "ours_snpe_b200": dict(method="snpe", train_config=TrainConfig(batch_size=200)),
-    "ours_snpe_b200_lr1e3": dict(method="snpe", train_config=TrainConfig(batch_size=200, learning_rate=1e-3)),
     "ours_snpe_ensemble_fast": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
                                     train_config=TrainConfig(batch_size=200, learning_rate=1e-3)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
