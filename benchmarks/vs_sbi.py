@@ -75,7 +75,8 @@ def summarize() -> str:
              f"Machine: {machine()}. Observations: `reference/ng_observations.npz` (0 = the paper's x0). "
              "C2ST: 10,000 final draws against 10,000 exact reference draws (0.5 = indistinguishable). "
              "Ratios are medians of per-cell ratios (ours ÷ sbi); below 1 means ours is faster. Runs shared a "
-             "2-core machine with at most one other process, so wall-clock is noisier than CPU time.", ""]
+             "2-core machine with one to three other processes (benchmarks, tests), so wall-clock is far noisier than "
+             "CPU time: read the CPU ratio.", ""]
     if pairs.empty:
         return "\n".join(lines + ["No pair has run yet."])
     pairs["cpu_ratio"] = pairs.cpu_ours / pairs.cpu_sbi
