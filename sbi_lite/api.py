@@ -13,7 +13,7 @@ from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
 from sbi_lite.devices import check_device
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
-from sbi_lite.inference.presets import PRESETS, resolve_preset
+from sbi_lite.inference.presets import PRESETS, preset_training, resolve_preset
 from sbi_lite.posterior import Posterior
 from sbi_lite.priors import as_prior
 from sbi_lite.seeding import Seed, check_seed
@@ -150,13 +150,12 @@ def infer(
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free, train=None)
+                              proposal=proposal, leakage_free=leakage_free)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
-    # the preset's training settings were measured with its own estimator; others keep the paper's
-    train_defaults = resolved["train"] if estimator == PRESETS[preset][method].get("estimator") else {}
+    train_defaults = preset_training(preset, method, estimator)
     prior = as_prior(prior)
     x0 = _as_observation(x0)
     for name, value in (("progress", progress), ("vectorized", vectorized)):

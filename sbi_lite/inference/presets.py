@@ -8,27 +8,33 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "resolve_preset"]
+__all__ = ["PRESETS", "TRAINING", "resolve_preset", "preset_training"]
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # SNPE-C: the paper's MAF trained by the atomic loss (K = 100) on proposals from q(θ|x0)
     "paper": {
-        "snpe": {"estimator": "maf", "num_atoms": 100, "proposal": "posterior", "leakage_free": False, "train": {}},
-        "sre": {"num_atoms": 100, "train": {}},
-        "snl": {"estimator": "maf", "train": {}},
+        "snpe": {"estimator": "maf", "num_atoms": 100, "proposal": "posterior", "leakage_free": False},
+        "sre": {"num_atoms": 100},
+        "snl": {"estimator": "maf"},
     },
     # SNPE-C: an NSF trained by maximum likelihood on the prior cut to q's highest-density region
     # (truncated sequential NPE): on Nonlinear-Gaussian observations with exact references, C2ST
     # 0.74–0.79 against 0.85–0.93 for the atomic loss, in a fifth of the training time
-    # (benchmarks/results/snpe_causes.md); minibatches of 200 at twice the learning rate: a step on
-    # 200 rows costs about what one on 100 does, so as accurate in 0.45x the CPU (row 10 there).
-    # "train": the TrainConfig fields that differ from the paper's, used when train_config is None
+    # (benchmarks/results/snpe_causes.md)
     "default": {
-        "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False,
-                 "train": {"batch_size": 200, "learning_rate": 1e-3}},
-        "sre": {"num_atoms": 100, "train": {}},
-        "snl": {"estimator": "maf", "train": {}},
+        "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False},
+        "sre": {"num_atoms": 100},
+        "snl": {"estimator": "maf"},
     },
+}
+
+# preset -> (method, estimator) -> the TrainConfig fields that differ from the paper's, used when
+# train_config is None; only where measured, every other pair trains with the paper's settings.
+# SNPE-C's NSF: minibatches of 200 at twice the learning rate; a step on 200 rows costs about what
+# one on 100 does, so as accurate in 0.45x the CPU (snpe_causes.md row 10, results/train_step.md)
+TRAINING: dict[str, dict[tuple[str, str | None], dict[str, Any]]] = {
+    "paper": {},
+    "default": {("snpe", "nsf"): {"batch_size": 200, "learning_rate": 1e-3}},
 }
 
 
@@ -43,3 +49,13 @@ def resolve_preset(preset: str, method: str, **given: Any) -> dict[str, Any]:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got preset={preset!r}")
     values = PRESETS[preset][method]
     return {k: values.get(k) if v is None else v for k, v in given.items()}
+
+
+def preset_training(preset: str, method: str, estimator: str | None) -> dict[str, Any]:
+    """The TrainConfig fields ``preset`` sets for ``method`` with ``estimator`` (None for SRE).
+
+    Example:
+        >>> preset_training("default", "snpe", "nsf"), preset_training("default", "snpe", "maf")
+        ({'batch_size': 200, 'learning_rate': 0.001}, {})
+    """
+    return dict(TRAINING[preset].get((method, estimator), {}))
