@@ -156,11 +156,15 @@ def _peer(config: str) -> str:
     return {"snpe": "sbi_npe_c", "snl": "sbi_nle", "sre": "sbi_nre_c"}.get(family, config)
 
 
+def load_runs() -> pd.DataFrame:
+    """Every stored run, one row each (empty when none)."""
+    return pd.DataFrame([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))])
+
+
 def summarize() -> str:
-    rows = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
-    if not rows:
+    runs = load_runs()
+    if runs.empty:
         return "no runs yet"
-    runs = pd.DataFrame(rows)
     per_obs = runs.pivot_table(index="config", columns="observation", values="c2st", aggfunc="median")
     per_obs.columns = [f"obs {c}" for c in per_obs.columns]
     # the peer (sbi's method of the same family) on the same (observation, seed) cells: a median

@@ -26,7 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _markdown import to_markdown  # noqa: E402
-from ng_accuracy import HERE, RUNS, run_cells  # noqa: E402
+from ng_accuracy import HERE, load_runs, run_cells  # noqa: E402
 
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
@@ -57,15 +57,14 @@ def machine() -> str:
 
 def _pairs() -> pd.DataFrame:
     """One row per (comparison, observation, seed) that both libraries ran."""
-    import json
-
-    runs = pd.DataFrame([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))])
-    cols = ["observation", "seed", "c2st", "seconds_wall", "seconds_cpu"]
-    frames = [runs[runs.config == ours][cols].merge(runs[runs.config == peer][cols], on=["observation", "seed"],
-                                                    suffixes=("_ours", "_sbi")).assign(comparison=name)
-              for name, (ours, peer, _) in COMPARISONS.items()] if len(runs) else []
-    pairs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return pairs.rename(columns=lambda c: c.replace("seconds_", "")) if len(pairs) else pairs
+    runs = load_runs()
+    if runs.empty:
+        return runs
+    runs = runs.rename(columns={"seconds_wall": "wall", "seconds_cpu": "cpu"})[
+        ["config", "observation", "seed", "c2st", "wall", "cpu"]]
+    return pd.concat([runs[runs.config == ours].merge(runs[runs.config == peer], on=["observation", "seed"],
+                                                      suffixes=("_ours", "_sbi")).assign(comparison=name)
+                      for name, (ours, peer, _) in COMPARISONS.items()], ignore_index=True)
 
 
 def summarize() -> str:
