@@ -58,4 +58,6 @@ def preset_training(preset: str, method: str, estimator: str | None) -> dict[str
         >>> preset_training("default", "snpe", "nsf"), preset_training("default", "snpe", "maf")
         ({'batch_size': 200, 'learning_rate': 0.001}, {})
     """
+    if preset not in TRAINING:
+        raise ValueError(f"preset must be one of {sorted(TRAINING)}, got preset={preset!r}")
     return dict(TRAINING[preset].get((method, estimator), {}))
