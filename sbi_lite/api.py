@@ -155,6 +155,10 @@ def infer(
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
+    if method == "sre" and estimator is not None:
+        raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
+    if estimator is not None:
+        check_choice("estimator", estimator, sorted(REGISTRY))
     train_defaults = preset_training(preset, method, estimator)
     prior = as_prior(prior)
     x0 = _as_observation(x0)
@@ -191,10 +195,6 @@ def infer(
         raise TypeError(f"checkpoint must be a file path or None, got {checkpoint!r}")
     initial = None if initial is None else _as_pairs(initial, prior, x0)
     kwargs = dict(estimator_kwargs or {})
-    if method == "sre" and estimator is not None:
-        raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
-    if estimator is not None:
-        check_choice("estimator", estimator, sorted(REGISTRY))
     if leakage_free:
         if method != "snpe":
             raise ValueError("leakage_free applies to method='snpe' (MCMC methods never leave the support)")
