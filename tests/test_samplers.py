@@ -61,6 +61,29 @@ def test_rejection_sampling_rate_and_bound():
         rejection_sample(lambda m: torch.zeros(m, 1), lambda t: t[:, 0] > 1, 5, max_draws=5000)
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.003, 0.006])
+def test_rejection_gives_up_early_once_acceptance_is_surely_below_min_rate(rate):
+    g, calls = torch.Generator().manual_seed(0), []
+
+    def propose(m):
+        calls.append(m)
+        return torch.rand(m, 1, generator=g)
+
+    with pytest.raises(LowAcceptanceError) as e:
+        rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=1_000_000, min_rate=0.01)
+    # without min_rate all 1,000,000 draws are made; 0.6% needs a second, 4-fold batch
+    assert e.value.drawn == sum(calls) == (10_000 if rate < 0.005 else 50_000)
+
+
+def test_rejection_with_min_rate_completes_just_above_it():
+    for seed in range(20):  # a false give-up at 1.5% against a 1% floor would show here
+        g = torch.Generator().manual_seed(seed)
+        for n in (100, 10_000):
+            draws, rate = rejection_sample(lambda m: torch.rand(m, 1, generator=g), lambda t: t[:, 0] < 0.015, n,
+                                           max_draws=100 * n, min_rate=0.01)
+            assert len(draws) == n and (draws < 0.015).all() and rate == pytest.approx(0.015, rel=0.5)
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
