@@ -28,6 +28,7 @@ JOBS ?= 2
 paper-grid: $(VENV)/.installed
 	$(PY) benchmarks/paper_grid.py --experiment $(EXPERIMENT) --jobs $(JOBS)
 	$(PY) benchmarks/paper_figures.py
+	$(PY) benchmarks/paper_findings.py
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

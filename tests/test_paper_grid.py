@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import paper_figures  # noqa: E402
+import paper_findings  # noqa: E402
 import paper_grid  # noqa: E402
 from _grid_cells import Cell, experiment_cells, grid_cells  # noqa: E402
 from _grid_metrics import HISTORY_COLUMNS, METRIC_COLUMNS  # noqa: E402
@@ -167,3 +168,12 @@ def test_figures_render(grid):
     for path in paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+
+
+def test_findings_read_the_runners_csv(grid):
+    out, _ = grid
+    report = paper_findings.main(["--out", str(out)]).read_text()
+    # two single-seed cells on two tasks, at K = 10 and 2: no comparison has both arms
+    assert "cells: 2; seeds per task: {'mg1': 1, 'nonlinear_gaussian': 1}" in report
+    assert "No finding has both of its arms yet." in report
+    assert "No SNPE-C + MAF (K = 100, i.i.d.) rows yet." in report

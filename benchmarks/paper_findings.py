@@ -1,0 +1,160 @@
+"""The paper's five findings (../shared/spec/protocol.md) checked against the paper grid's CSV.
+
+For every task, each finding's comparison: the arms it rests on, their −log p(θ*) and median
+distance to x0 (lower is better), mean ± sd over seeds, the difference with its standard error,
+and a verdict. A cell's metric is its mean over its last ``--last`` rounds (default 5): a single
+round's KDE of 1,000 θ is noisy, and the paper's claims are about the later rounds.
+
+Verdicts, from Welch's t-test of the two arms' seeds at level 0.05 (both arms need ≥ 2 seeds,
+else "too few seeds"; with 3 seeds only large differences are significant):
+- "better than"  claims (A beats B): reproduced if A is significantly lower, refuted if it is
+  significantly higher, else not resolved;
+- "as good as" claims (A ≈ B): refuted if they differ significantly, else reproduced (meaning:
+  no difference this many seeds can show);
+- finding 4 (acceptance ≈ 1% on two of three tasks): per task, the lowest SNPE-C + MAF acceptance
+  over the second half of the rounds (mean over seeds); reproduced if it is ≤ 3% on at least two
+  tasks, with the box-supported NSF's lowest acceptance alongside.
+
+Run: ``.venv/bin/python benchmarks/paper_findings.py --out benchmarks/results/paper_grid``
+(reads ``paper_grid.csv`` there, writes ``findings.md`` next to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+from _grid_cells import TASKS
+from _markdown import to_markdown
+
+HERE = Path(__file__).parent
+METRICS = {"neg_log_prob_theta_star": "−log p(θ*)", "median_distance": "median distance"}
+ACCEPTANCE_FLOOR = 0.03  # "falls to ≈1%": at most 3% counts
+_SNPE = dict(method="snpe", estimator="maf", num_atoms=100, sample_with="rejection", leakage_free=False)
+_SRE = dict(method="sre", num_atoms=100)
+# finding -> (claim, arm A, arm B, kind): "better" = A beats B, "same" = A ≈ B
+COMPARISONS = [
+    ("1. larger K is better: SNPE-C K = 100 vs K = 2", _SNPE, dict(_SNPE, num_atoms=2), "better"),
+    ("1. larger K is better: SNPE-C K = 100 vs K = 50", _SNPE, dict(_SNPE, num_atoms=50), "better"),
+    ("1. larger K is better: SRE K = 100 vs K = 2", _SRE, dict(_SRE, num_atoms=2), "better"),
+    ("1. larger K is better: SRE K = 100 vs K = 50", _SRE, dict(_SRE, num_atoms=50), "better"),
+    ("2. SNPE-C ≈ SRE (K = 100)", _SNPE, _SRE, "same"),
+    ("3. SNL beats SRE (K = 100)", dict(method="snl", estimator="maf"), _SRE, "better"),
+    ("5. SNPE-C with MCMC ≈ i.i.d. sampling", dict(_SNPE, sample_with="mcmc"), _SNPE, "same"),
+]
+
+
+def _select(rows: pd.DataFrame, arm: dict) -> pd.DataFrame:
+    keep = pd.Series(True, index=rows.index)
+    for column, value in arm.items():
+        keep &= rows[column] == value
+    return rows[keep]
+
+
+def per_cell(table: pd.DataFrame, last: int = 5) -> pd.DataFrame:
+    """One row per cell: its configuration and each metric's mean over the cell's last ``last`` rounds."""
+    late = table[table["round"] > table["rounds"] - last]
+    config = ["cell", "task", "budget", "method", "estimator", "num_atoms", "seed", "sample_with", "leakage_free"]
+    return late.groupby(config, dropna=False)[list(METRICS)].mean().reset_index()
+
+
+def compare(a: pd.Series, b: pd.Series, kind: str, level: float = 0.05) -> tuple[float, float, str]:
+    """(mean(a) − mean(b), Welch's p-value, verdict) for lower-is-better values over seeds."""
+    d = a.mean() - b.mean()
+    if len(a) < 2 or len(b) < 2:
+        return d, math.nan, "too few seeds"
+    if a.var() + b.var() > 0:
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    else:  # no spread: equal means are the same, any difference is certain
+        p = 1.0 if d == 0 else 0.0
+    if kind == "same":
+        return d, p, "refuted" if p < level else "reproduced"
+    return d, p, "not resolved" if not p < level else "reproduced" if d < 0 else "refuted"
+
+
+def _spread(values: pd.Series) -> str:
+    return f"{values.mean():.3g} ± {values.std():.2g} (n={len(values)})" if len(values) > 1 else (
+        f"{values.mean():.3g} (n=1)" if len(values) else "—")
+
+
+def comparison_rows(cells: pd.DataFrame) -> list[dict]:
+    """One row per (finding's comparison, task, metric) with data for both arms."""
+    rows = []
+    for claim, arm_a, arm_b, kind in COMPARISONS:
+        for (task, budget), same in cells.groupby(["task", "budget"], sort=False):
+            a, b = _select(same, arm_a), _select(same, arm_b)
+            if a.empty or b.empty:
+                continue
+            for column, name in METRICS.items():
+                d, p, verdict = compare(a[column], b[column], kind)
+                rows.append({"finding": claim, "task": f"{task} {budget}", "metric": name, "A": _spread(a[column]),
+                             "B": _spread(b[column]), "A − B": f"{d:+.3g}", "Welch p": p, "verdict": verdict})
+    return rows
+
+
+def acceptance_rows(table: pd.DataFrame) -> list[dict]:
+    """Finding 4: per task, the lowest later-round acceptance of SNPE-C's MAF and box NSF (mean over seeds)."""
+    rows = []
+    late = table[(table["round"] > table["rounds"] / 2) & table["acceptance_rate"].notna()]
+    for (task, budget), same in late.groupby(["task", "budget"], sort=False):
+        lowest = {}
+        for name, arm in (("MAF", _SNPE), ("NSF (box)", dict(_SNPE, estimator="nsf", leakage_free=True))):
+            chosen = _select(same, arm)
+            if not chosen.empty:
+                lowest[name] = chosen.groupby("seed")["acceptance_rate"].min()
+        if "MAF" in lowest:
+            rows.append({"task": f"{task} {budget}", "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
+                         "NSF (box)": _spread(lowest["NSF (box)"]) if "NSF (box)" in lowest else "—",
+                         f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}": bool(lowest["MAF"].mean() <= ACCEPTANCE_FLOOR)})
+    return rows
+
+
+def acceptance_verdict(rows: list[dict]) -> str:
+    tasks = {r["task"].split()[0] for r in rows}
+    if len(tasks) < len(TASKS):
+        return f"not resolved: SNPE-C + MAF ran on {len(tasks)} of {len(TASKS)} tasks"
+    low = sum(r[f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}"] for r in rows)
+    return f"{'reproduced' if low >= 2 else 'refuted'}: acceptance ≤ {ACCEPTANCE_FLOOR:.0%} on {low} of {len(rows)} tasks"
+
+
+def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper") -> str:
+    """The findings report (markdown) for the paper grid's combined table: the cells of one
+    ``preset``, arms compared within one task and budget (rounds × simulations)."""
+    table = table[table["preset"] == preset].assign(
+        budget=lambda t: t["rounds"].astype(str) + "×" + t["simulations"].astype(str))
+    cells = per_cell(table, last)
+    compared = comparison_rows(cells)
+    accept = acceptance_rows(table)
+    seeds = cells.groupby("task").seed.nunique().to_dict()
+    lines = ["# The paper's findings against the grid", "",
+             "Generated by `benchmarks/paper_findings.py` from `paper_grid.csv`: lower is better; each cell's "
+             f"metric is its mean over its last {last} rounds; mean ± sd over seeds; Welch's t-test between the arms.",
+             f"Preset {preset!r}; cells: {len(cells)}; seeds per task: {seeds or 'none'}.", "",
+             "## Findings 1, 2, 3 and 5", ""]
+    lines += [to_markdown(pd.DataFrame(compared)) if compared else "No finding has both of its arms yet.", ""]
+    lines += ["## Finding 4: SNPE-C's rejection acceptance falls to ≈1% on two of the three tasks", ""]
+    if accept:
+        lines += [to_markdown(pd.DataFrame(accept)), "", acceptance_verdict(accept)]
+    else:
+        lines.append("No SNPE-C + MAF (K = 100, i.i.d.) rows yet.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "paper_grid", help="paper_grid.py's --out")
+    parser.add_argument("--last", type=int, default=5, help="rounds averaged at the end of each cell")
+    parser.add_argument("--preset", default="paper", help="the cells' infer preset")
+    args = parser.parse_args(argv)
+    path = args.out / "findings.md"
+    path.write_text(findings(pd.read_csv(args.out / "paper_grid.csv"), args.last, args.preset))
+    print(path.read_text())
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""benchmarks/paper_findings.py: the verdicts on the paper's five findings, on a synthetic grid
+table whose later rounds reproduce some findings and refute others by construction."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import paper_findings  # noqa: E402
+from _grid_cells import TASKS, Cell  # noqa: E402
+
+ROUNDS = 6
+# arm -> (round-1 value, later-round mean of both metrics): lower is better. Round 1 ranks the
+# arms the other way round, so averaging in the wrong rounds flips the verdicts
+ARMS = {
+    ("snpe", "maf", 100, "rejection", False): (9.0, 5.0),
+    ("snpe", "maf", 50, "rejection", False): (9.0, 5.0),   # K = 100 vs 50: no difference
+    ("snpe", "maf", 2, "rejection", False): (1.0, 6.0),    # K = 100 beats K = 2
+    ("snpe", "maf", 100, "mcmc", False): (9.0, 5.0),       # MCMC as good as i.i.d.
+    ("snpe", "nsf", 100, "rejection", True): (9.0, 5.0),
+    ("sre", "classifier", 100, "auto", False): (9.0, 5.0),  # SRE as good as SNPE-C
+    ("sre", "classifier", 50, "auto", False): (9.0, 5.0),
+    ("sre", "classifier", 2, "auto", False): (9.0, 4.0),   # SRE K = 2 beats K = 100: refuted
+    ("snl", "maf", None, "auto", False): (-20.0, 7.0),     # SNL loses to SRE: refuted
+}
+ACCEPTANCE = {"nonlinear_gaussian": 0.01, "lotka_volterra": 0.5, "mg1": 0.02}
+
+
+def synthetic(seeds=range(4)) -> pd.DataFrame:
+    # one noise per (seed, round), shared by the arms: equal arms differ by exactly 0
+    noise, rows = 0.05 * np.random.default_rng(0).standard_normal((max(seeds) + 1, ROUNDS + 1)), []
+    for task in TASKS:
+        for (method, estimator, k, sample_with, box), (first, later) in ARMS.items():
+            if box and task == "mg1":
+                continue
+            for seed in seeds:
+                cell = Cell(task, method, estimator, k, seed, ROUNDS, 1000, sample_with, box)
+                for r in range(1, ROUNDS + 1):
+                    value = first if r == 1 else later + noise[seed, r]
+                    # the MAF's acceptance halves every round down to its task's floor
+                    accept = np.nan if r == 1 or method != "snpe" else 1.0 if box else ACCEPTANCE[task] * 2.0 ** (ROUNDS - r)
+                    rows.append({**cell.columns(), "round": r, "neg_log_prob_theta_star": value,
+                                 "median_distance": value / 2, "acceptance_rate": accept})
+    return pd.DataFrame(rows)
+
+
+def verdicts(table, last=5):
+    rows = paper_findings.comparison_rows(paper_findings.per_cell(
+        table.assign(budget=f"{ROUNDS}×1000"), last))
+    return {(r["finding"], r["task"].split()[0], r["metric"]): r["verdict"] for r in rows}
+
+
+def test_findings_verdicts_follow_the_later_rounds():
+    got = verdicts(synthetic())
+    assert len(got) == len(paper_findings.COMPARISONS) * len(TASKS) * 2
+    k = "1. larger K is better: "
+    want = {k + "SNPE-C K = 100 vs K = 2": "reproduced", k + "SNPE-C K = 100 vs K = 50": "not resolved",
+            k + "SRE K = 100 vs K = 2": "refuted", k + "SRE K = 100 vs K = 50": "not resolved",
+            "2. SNPE-C ≈ SRE (K = 100)": "reproduced", "3. SNL beats SRE (K = 100)": "refuted",
+            "5. SNPE-C with MCMC ≈ i.i.d. sampling": "reproduced"}
+    assert got == {(c, t, m): v for c, v in want.items() for t in TASKS for m in paper_findings.METRICS.values()}
+    # all rounds averaged, round 1's opposite ranking wins: the verdicts flip
+    assert verdicts(synthetic(), last=ROUNDS)[("3. SNL beats SRE (K = 100)", "mg1", "−log p(θ*)")] == "reproduced"
+
+
+def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
+    assert set(verdicts(synthetic(seeds=[0])).values()) == {"too few seeds"}
+    table = synthetic()
+    report = paper_findings.findings(table)
+    assert "reproduced: acceptance ≤ 3% on 2 of 3 tasks" in report
+    rows = paper_findings.acceptance_rows(table.assign(budget="6×1000"))
+    assert [r["MAF ≤ 3%"] for r in rows] == [True, False, True]
+    assert rows[0]["NSF (box)"].startswith("1 ± 0") and rows[2]["NSF (box)"] == "—"
+    lv_low = table[table.task != "lotka_volterra"]
+    assert "not resolved: SNPE-C + MAF ran on 2 of 3 tasks" in paper_findings.findings(lv_low)
+    assert "Preset 'default'; cells: 0" in paper_findings.findings(table, preset="default")
