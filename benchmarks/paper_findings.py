@@ -63,7 +63,9 @@ def per_cell(table: pd.DataFrame, last: int = 5) -> pd.DataFrame:
 
 
 def compare(a: pd.Series, b: pd.Series, kind: str, level: float = 0.05) -> tuple[float, float, str]:
-    """(mean(a) − mean(b), Welch's p-value, verdict) for lower-is-better values over seeds."""
+    """(mean(a) − mean(b), Welch's p-value, verdict) for lower-is-better values over seeds (NaN
+    values, from cells without a metric, are left out and so lower the seed count)."""
+    a, b = a.dropna(), b.dropna()
     d = a.mean() - b.mean()
     if len(a) < 2 or len(b) < 2:
         return d, math.nan, "too few seeds"
@@ -73,7 +75,7 @@ def compare(a: pd.Series, b: pd.Series, kind: str, level: float = 0.05) -> tuple
         p = 1.0 if d == 0 else 0.0
     if kind == "same":
         return d, p, "refuted" if p < level else "reproduced"
-    return d, p, "not resolved" if not p < level else "reproduced" if d < 0 else "refuted"
+    return d, p, "not resolved" if p >= level else "reproduced" if d < 0 else "refuted"
 
 
 def _spread(values: pd.Series) -> str:
@@ -117,13 +119,15 @@ def acceptance_verdict(rows: list[dict]) -> str:
     tasks = {r["task"].split()[0] for r in rows}
     if len(tasks) < len(TASKS):
         return f"not resolved: SNPE-C + MAF ran on {len(tasks)} of {len(TASKS)} tasks"
-    low = sum(r[f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}"] for r in rows)
-    return f"{'reproduced' if low >= 2 else 'refuted'}: acceptance ≤ {ACCEPTANCE_FLOOR:.0%} on {low} of {len(rows)} tasks"
+    low = {r["task"].split()[0] for r in rows if r[f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}"]}  # at any budget
+    return f"{'reproduced' if len(low) >= 2 else 'refuted'}: acceptance ≤ {ACCEPTANCE_FLOOR:.0%} on {len(low)} of {len(tasks)} tasks"
 
 
 def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper") -> str:
     """The findings report (markdown) for the paper grid's combined table: the cells of one
     ``preset``, arms compared within one task and budget (rounds × simulations)."""
+    if table.empty:
+        return "# The paper's findings against the grid\n\nNo rows yet.\n"
     table = table[table["preset"] == preset].assign(
         budget=lambda t: t["rounds"].astype(str) + "×" + t["simulations"].astype(str))
     cells = per_cell(table, last)
@@ -135,7 +139,12 @@ def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper") -> str:
              f"metric is its mean over its last {last} rounds; mean ± sd over seeds; Welch's t-test between the arms.",
              f"Preset {preset!r}; cells: {len(cells)}; seeds per task: {seeds or 'none'}.", "",
              "## Findings 1, 2, 3 and 5", ""]
-    lines += [to_markdown(pd.DataFrame(compared)) if compared else "No finding has both of its arms yet.", ""]
+    if compared:
+        lines += [to_markdown(pd.DataFrame(compared)), "",
+                  f"{len(compared)} tests at level 0.05, uncorrected: about {len(compared) / 20:.1f} verdicts may be "
+                  "chance; a verdict that holds on every task and both metrics is the evidence.", ""]
+    else:
+        lines += ["No finding has both of its arms yet.", ""]
     lines += ["## Finding 4: SNPE-C's rejection acceptance falls to ≈1% on two of the three tasks", ""]
     if accept:
         lines += [to_markdown(pd.DataFrame(accept)), "", acceptance_verdict(accept)]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -74,6 +75,16 @@ def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
     rows = paper_findings.acceptance_rows(table.assign(budget="6×1000"))
     assert [r["MAF ≤ 3%"] for r in rows] == [True, False, True]
     assert rows[0]["NSF (box)"].startswith("1 ± 0") and rows[2]["NSF (box)"] == "—"
+    two_budgets = pd.concat([table, table[table.task == "nonlinear_gaussian"].assign(rounds=ROUNDS + 1)])
+    assert "reproduced: acceptance ≤ 3% on 2 of 3 tasks" in paper_findings.findings(two_budgets)
     lv_low = table[table.task != "lotka_volterra"]
     assert "not resolved: SNPE-C + MAF ran on 2 of 3 tasks" in paper_findings.findings(lv_low)
     assert "Preset 'default'; cells: 0" in paper_findings.findings(table, preset="default")
+
+
+def test_a_missing_seed_lowers_the_count_and_cannot_pass_a_claim():
+    a, b = pd.Series([1.0, np.nan, 1.2]), pd.Series([5.0, 5.1, 4.9])
+    d, p, verdict = paper_findings.compare(a, b, "same")
+    assert verdict == "refuted" and d == pytest.approx(-3.9) and p < 0.05
+    assert paper_findings.compare(pd.Series([1.0, np.nan]), b, "better")[2] == "too few seeds"
+    assert paper_findings.findings(pd.DataFrame()).endswith("No rows yet.\n")

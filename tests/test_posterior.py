@@ -220,8 +220,9 @@ def test_ode_estimators_are_never_slice_sampled_and_normalised_cheaply():
     for n in (100, 10_000):
         with pytest.raises(LowAcceptanceError, match="Not falling back to slice sampling.*ODE solve"):
             post.sample(n, seed=0)
-    # no MCMC, and one batch each (max(n, 1,000) draws), not 1 / min_acceptance = 100 per sample
-    assert leaky.evaluated == 0 and leaky.drawn == 1_000 + 10_000
+    # no MCMC; n = 100 spends its 10,000-draw floor, n = 10,000 gives up after its first batch,
+    # not after 1 / min_acceptance = 100 draws per sample (1,000,000)
+    assert leaky.evaluated == 0 and leaky.drawn == 10_000 + 10_000
     kept = OdeStandIn(2.5)
     post = DirectPosterior(kept, prior, torch.zeros(1))
     post.log_prob(torch.zeros(3, 1))

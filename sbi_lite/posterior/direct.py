@@ -50,11 +50,10 @@ class DirectPosterior(Posterior):
         sample_with: "rejection" (i.i.d. draws of q kept inside the support; raises
             ``LowAcceptanceError`` after ``max_draws_factor`` draws per sample), "mcmc" (slice
             sampling of log q(θ|x0) restricted to the support), or "auto" (rejection, switching to
-            MCMC with a warning once acceptance is below ``min_acceptance``; it switches as soon as
-            the acceptance is surely below it, after one batch of draws for a hopeless proposal,
-            not after 1 / min_acceptance draws per sample). For an estimator with an ODE
-            log-density, "mcmc" is refused and "auto" raises ``LowAcceptanceError`` instead of
-            switching, just as early.
+            MCMC with a warning once acceptance is below ``min_acceptance``: once 1 / min_acceptance
+            draws per sample would not do, which a hopeless proposal shows after one batch). For
+            an estimator with an ODE log-density, "mcmc" is refused and "auto" raises
+            ``LowAcceptanceError`` instead of switching, just as early.
         chains: slice-sampling chains when MCMC is used.
         mass_draws: q draws that estimate its mass inside the support for ``log_prob`` (default by
             ``capabilities.log_prob``: ``MASS_DRAWS``).
@@ -140,8 +139,7 @@ class DirectPosterior(Posterior):
         factor = self.max_draws_factor if self.sample_with == "rejection" else 1 / self.min_acceptance
         try:
             draws, rate = rejection_sample(self._propose(generator), self.prior.support_contains, n,
-                                           max_draws=max(int(factor * n), 10_000),
-                                           min_rate=None if self.sample_with == "rejection" else self.min_acceptance)
+                                           max_draws=max(int(factor * n), 10_000))
         except LowAcceptanceError as e:
             self.last_acceptance = e.accepted / max(e.drawn, 1)
             if self.sample_with == "rejection":

@@ -3,10 +3,10 @@ on the work, so it never hangs."""
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
+from scipy.special import gammaincinv
 from torch import Tensor
 
 __all__ = ["LowAcceptanceError", "rejection_sample"]
@@ -33,20 +33,18 @@ class LowAcceptanceError(RuntimeError):
 
 
 def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor], Tensor], n: int, *,
-                     max_draws: int | None = None, batch: int | None = None,
-                     min_rate: float | None = None) -> tuple[Tensor, float]:
+                     max_draws: int | None = None, batch: int | None = None) -> tuple[Tensor, float]:
     """Draw until n proposals pass ``accept``.
 
     Args:
         propose: m -> (m, d) draws.
         accept: (m, d) -> (m,) bool.
         n: accepted draws wanted.
-        max_draws: give up (LowAcceptanceError) after this many proposals (default 1000·n).
+        max_draws: give up (LowAcceptanceError) after this many proposals (default 1000·n), or as
+            soon as the draws left surely cannot make up the shortfall (see ``_cannot_finish``):
+            a hopeless proposal costs one batch, not ``max_draws`` draws, and otherwise nothing
+            changes.
         batch: proposals per call (default max(n, 1000)), grown as acceptance reveals itself.
-        min_rate: give up (LowAcceptanceError) as soon as the acceptance is surely below this
-            (its upper bound, 5 Poisson sd over the accepted count, is), not only at max_draws;
-            batches then grow at most 4-fold, so a hopeless proposal costs about one batch. For
-            proposals that are expensive to draw (an ODE per draw) or a caller with a fallback.
 
     Returns:
         (n, d) accepted draws and the acceptance rate over all proposals made.
@@ -55,7 +53,7 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
     batch = max(n, 1000) if batch is None else batch
     kept, accepted, drawn = [], 0, 0
     while accepted < n:
-        if drawn >= max_draws or (min_rate is not None and drawn and _surely_below(accepted, drawn, min_rate)):
+        if drawn >= max_draws or (drawn and _cannot_finish(n - accepted, accepted, drawn, max_draws - drawn)):
             raise LowAcceptanceError(accepted, n, drawn, torch.cat(kept) if kept else None)
         m = min(batch, max_draws - drawn)
         cand = propose(m)
@@ -64,11 +62,13 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
         accepted += int(ok.sum())
         drawn += m
         rate = max(accepted / drawn, 1e-3)
-        batch = int(min(max((n - accepted) / rate * 1.2, 1000), 1_000_000 if min_rate is None else 4 * drawn))
+        batch = int(min(max((n - accepted) / rate * 1.2, 1000), 1_000_000))
     return torch.cat(kept)[:n], accepted / drawn
 
 
-def _surely_below(accepted: int, drawn: int, rate: float) -> bool:
-    """Whether even a generous upper bound on the acceptance (count + 1 + 5 sd) is under ``rate``:
-    at the true rate ``rate`` this fires with probability < 1e-3 (< 1e-6 from 10,000 draws)."""
-    return accepted + 1 + 5 * math.sqrt(accepted + 1) < rate * drawn
+def _cannot_finish(missing: int, accepted: int, drawn: int, left: int, level: float = 1e-6) -> bool:
+    """Whether ``left`` more draws surely cannot accept ``missing`` more: even at the acceptance's
+    exact one-sided Poisson upper confidence bound (exceeded by the true rate with probability
+    ``level`` per check), they would be expected to accept fewer."""
+    upper = gammaincinv(accepted + 1, 1 - level) / drawn
+    return upper * left < missing
