@@ -69,14 +69,19 @@ def _observation(k: int) -> tuple[np.ndarray, np.ndarray]:
     return data["x0"][k], data["reference"][k]
 
 
-def _run_ours(name: str, x0: np.ndarray, seed: int):
+def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
+    """Our configuration ``name`` on observation x0: (the posterior, its FINAL_DRAWS final draws)."""
     from sbi_lite import infer
     from simulators import get_task
 
     task = get_task("nonlinear_gaussian")
     post = infer(task.simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
                  progress=False, **OURS[name])
-    samples = post.sample(FINAL_DRAWS, seed=seed + 1000)
+    return post, post.sample(FINAL_DRAWS, seed=seed + 1000)
+
+
+def _run_ours(name: str, x0: np.ndarray, seed: int):
+    post, samples = run_ours_posterior(name, x0, seed)
     extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist()}
     return samples, extra
 

@@ -53,14 +53,9 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--config", default="ours_snpe", choices=sorted(ng.OURS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from sbi_lite import infer
-    from simulators import get_task
-
     x0, reference = ng._observation(args.obs)
-    task = get_task("nonlinear_gaussian")
-    post = infer(task.simulator, task.prior, x0, rounds=ng.ROUNDS, simulations_per_round=ng.SIMULATIONS,
-                 seed=args.seed, progress=False, **ng.OURS[args.config])
-    draws = post.sample(ng.FINAL_DRAWS, seed=args.seed + 1000).numpy()
+    post, draws = ng.run_ours_posterior(args.config, x0, args.seed)
+    draws = draws.numpy()
     table = compare(draws, reference, args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"{args.config}, observation {args.obs}, seed {args.seed}: C2ST {table.attrs['c2st']:.3f}, "

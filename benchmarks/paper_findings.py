@@ -93,7 +93,7 @@ def comparison_rows(cells: pd.DataFrame) -> list[dict]:
                 continue
             for column, name in METRICS.items():
                 d, p, verdict = compare(a[column], b[column], kind)
-                rows.append({"finding": claim, "task": f"{task} {budget}", "metric": name, "A": _spread(a[column]),
+                rows.append({"finding": claim, "task": task, "budget": budget, "metric": name, "A": _spread(a[column]),
                              "B": _spread(b[column]), "A − B": f"{d:+.3g}", "Welch p": p, "verdict": verdict})
     return rows
 
@@ -109,17 +109,17 @@ def acceptance_rows(table: pd.DataFrame) -> list[dict]:
             if not chosen.empty:
                 lowest[name] = chosen.groupby("seed")["acceptance_rate"].min()
         if "MAF" in lowest:
-            rows.append({"task": f"{task} {budget}", "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
+            rows.append({"task": task, "budget": budget, "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
                          "NSF (box)": _spread(lowest["NSF (box)"]) if "NSF (box)" in lowest else "—",
                          f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}": bool(lowest["MAF"].mean() <= ACCEPTANCE_FLOOR)})
     return rows
 
 
 def acceptance_verdict(rows: list[dict]) -> str:
-    tasks = {r["task"].split()[0] for r in rows}
+    tasks = {r["task"] for r in rows}
     if len(tasks) < len(TASKS):
         return f"not resolved: SNPE-C + MAF ran on {len(tasks)} of {len(TASKS)} tasks"
-    low = {r["task"].split()[0] for r in rows if r[f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}"]}  # at any budget
+    low = {r["task"] for r in rows if r[f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}"]}  # at any budget
     return f"{'reproduced' if len(low) >= 2 else 'refuted'}: acceptance ≤ {ACCEPTANCE_FLOOR:.0%} on {len(low)} of {len(tasks)} tasks"
 
 
