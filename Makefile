@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints/cpu.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench paper-grid clean
+.PHONY: demo test bench paper-grid paper-pilot clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
@@ -29,6 +29,14 @@ paper-grid: $(VENV)/.installed
 	$(PY) benchmarks/paper_grid.py --experiment $(EXPERIMENT) --jobs $(JOBS)
 	$(PY) benchmarks/paper_figures.py
 	$(PY) benchmarks/paper_findings.py
+
+# a reduced pilot of the same grid (benchmarks/RESULTS.md): 6 rounds x 500, 20 epochs a round, 4 seeds
+PILOT_OUT = benchmarks/results/paper_pilot
+paper-pilot: $(VENV)/.installed
+	$(PY) benchmarks/paper_grid.py --experiment paper --rounds 6 --simulations 500 --max-epochs 20 \
+		--seeds 0 1 2 3 --jobs $(JOBS) --out $(PILOT_OUT)
+	$(PY) benchmarks/paper_figures.py --out $(PILOT_OUT)
+	$(PY) benchmarks/paper_findings.py --out $(PILOT_OUT) --last 3
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

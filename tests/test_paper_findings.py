@@ -43,8 +43,10 @@ def synthetic(seeds=range(4)) -> pd.DataFrame:
                     value = first if r == 1 else later + noise[seed, r]
                     # the MAF's acceptance halves every round down to its task's floor
                     accept = np.nan if r == 1 or method != "snpe" else 1.0 if box else ACCEPTANCE[task] * 2.0 ** (ROUNDS - r)
+                    c2st = 0.8 if r == ROUNDS and task == "nonlinear_gaussian" else np.nan
                     rows.append({**cell.columns(), "round": r, "neg_log_prob_theta_star": value,
-                                 "median_distance": value / 2, "acceptance_rate": accept})
+                                 "median_distance": value / 2, "acceptance_rate": accept, "c2st_final": c2st,
+                                 "seconds_total": float(r)})
     return pd.DataFrame(rows)
 
 
@@ -88,3 +90,29 @@ def test_a_missing_seed_lowers_the_count_and_cannot_pass_a_claim():
     assert verdict == "refuted" and d == pytest.approx(-3.9) and p < 0.05
     assert paper_findings.compare(pd.Series([1.0, np.nan]), b, "better")[2] == "too few seeds"
     assert paper_findings.findings(pd.DataFrame()).endswith("No rows yet.\n")
+
+
+def test_round_one_is_checked_against_the_protocols_reference_values():
+    # NG round 1 at two seeds, two cells each: per-seed means 10.0 and 11.0 (−log p), 11.7 and 15.7
+    rows = [{"task": "nonlinear_gaussian", "budget": "6×500", "round": 1, "seed": seed,
+             "neg_log_prob_theta_star": nlp, "median_distance": md}
+            for seed, nlp, md in [(0, 9.5, 11.6), (0, 10.5, 11.8), (1, 11.0, 15.7), (1, 11.0, 15.7)]]
+    rows.append({**rows[0], "round": 2, "neg_log_prob_theta_star": 100.0})  # later rounds are not round 1
+    got = {r["metric"]: r for r in paper_findings.round_one_rows(pd.DataFrame(rows))}
+    nlp, md = got["−log p(θ*)"], got["median distance"]
+    assert nlp["ours, round 1"] == "10.5 ± 0.71 (n=2)" and nlp["(ours − ref) / ref sd"] == "+0.54"
+    assert nlp["check"] == "consistent"
+    assert md["(ours − ref) / ref sd"] == f"{(13.7 - 11.71) / 0.19:+.2f}" and md["check"] == "differs"
+    assert "Sanity check: round 1" in paper_findings.findings(synthetic())
+
+
+def test_headline_numbers_are_the_final_rounds_over_seeds():
+    table = synthetic()
+    rows = {(r["task"], r["arm"]): r for r in paper_findings.headline_rows(table.assign(budget="6×1000"))}
+    assert len(rows) == len(ARMS) * len(TASKS) - 1  # no box NSF on M/G/1
+    snl = rows[("mg1", "SNL MAF")]
+    final = 7.0 + 0.05 * np.random.default_rng(0).standard_normal((4, ROUNDS + 1))[:, ROUNDS]
+    assert snl["final −log p(θ*)"] == f"{final.mean():.3g} ± {final.std(ddof=1):.2g} (n=4)"
+    assert snl["seconds per cell"] == "21"  # rounds 1 + 2 + ... + 6, not the last round's alone
+    assert rows[("nonlinear_gaussian", "SNL MAF")]["C2ST, final draws"] == "0.8 ± 0 (n=4)"
+    assert snl["C2ST, final draws"] == "—"
