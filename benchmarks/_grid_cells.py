@@ -8,6 +8,7 @@ same configuration share one cell (SNPE-C + MAF, K = 100 is in fig1, fig2, fig3 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import asdict, dataclass
 
 __all__ = ["Cell", "TASKS", "PAPER_BUDGET", "EXPERIMENTS", "ALIASES", "grid_cells", "experiment_cells",
@@ -63,11 +64,31 @@ class Cell:
         parts += [self.sample_with] if self.method == "snpe" else []
         return " ".join(parts)
 
+    @classmethod
+    def from_id(cls, text: str) -> "Cell":
+        """The cell an ``id`` names (a failed cell's folder name is all that is left of it).
+
+        Example:
+            >>> Cell.from_id("lotka_volterra_snpe-nsf-box_k100_rejection_paper_r6x500_s3").leakage_free
+            True
+        """
+        match = _ID.fullmatch(text)
+        if match is None:
+            raise ValueError(f"not a cell id: {text!r}")
+        g = match.groupdict()
+        return cls(g["task"], g["method"], g["estimator"], None if g["k"] == "-" else int(g["k"]), int(g["seed"]),
+                   int(g["rounds"]), int(g["simulations"]), g["sample_with"], g["box"] is not None, g["preset"])
+
     def columns(self) -> dict:
         """The configuration as tidy columns (K as NaN-able float when it does not apply)."""
         cols = asdict(self)
         cols["num_atoms"] = float("nan") if self.num_atoms is None else self.num_atoms
         return {"cell": self.id, "arm": self.arm, **cols}
+
+
+_ID = re.compile(rf"(?P<task>{'|'.join(TASKS)})_(?P<method>{'|'.join(METHODS)})-(?P<estimator>[a-z_]+?)"
+                 rf"(?P<box>-box)?_k(?P<k>\d+|-)_(?P<sample_with>{'|'.join(SAMPLE_WITH)})_(?P<preset>[a-z]+)"
+                 r"_r(?P<rounds>\d+)x(?P<simulations>\d+)_s(?P<seed>\d+)")
 
 
 def _normalised(task: str, method: str, estimator: str, k: int, seed: int, rounds: int | None,

@@ -38,7 +38,25 @@ def _label(rows: pd.DataFrame) -> pd.Series:
     return label
 
 
-def _curves(ax, rows: pd.DataFrame, column: str, *, log: bool = False) -> bool:
+def _colors(rows: pd.DataFrame) -> dict[str, str]:
+    """One colour per arm for the whole figure, so an arm missing on one task shifts no other."""
+    return {label: f"C{i % 10}" for i, label in enumerate(sorted(_label(rows).unique()))}
+
+
+def _legend(ax, rows: pd.DataFrame, colors: dict[str, str]) -> None:
+    """Every arm of the figure, with its seeds per task (min–max), whichever panels it is on."""
+    from matplotlib.lines import Line2D
+
+    labels = _label(rows)
+    handles = []
+    for label, color in colors.items():
+        seeds = rows[labels == label].groupby("task")["seed"].nunique()
+        n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
+        handles.append(Line2D([], [], color=color, marker="o", ms=3, label=f"{label} (n={n})"))
+    ax.legend(handles=handles, fontsize=7)
+
+
+def _curves(ax, rows: pd.DataFrame, column: str, colors: dict[str, str], *, log: bool = False) -> bool:
     """Mean ± sd over seeds of ``column`` per round, one line per arm; False if nothing to draw."""
     drawn = False
     for label, group in rows.groupby(_label(rows), sort=True):
@@ -46,7 +64,7 @@ def _curves(ax, rows: pd.DataFrame, column: str, *, log: bool = False) -> bool:
         if stats.empty:
             continue
         sd = stats["std"].fillna(0.0)  # one seed: no spread to show
-        line, = ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=f"{label} (n={int(stats['count'].max())})")
+        line, = ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colors[label])
         low = stats["mean"] - sd
         ax.fill_between(stats.index, low.clip(lower=1e-6) if log else low, stats["mean"] + sd,
                         color=line.get_color(), alpha=0.2)
@@ -74,16 +92,16 @@ def _tasks(rows: pd.DataFrame) -> list[str]:
 def metric_figure(rows: pd.DataFrame, name: str, folder: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    tasks = _tasks(rows)
+    tasks, colors = _tasks(rows), _colors(rows)
     fig, axes = plt.subplots(len(METRICS), len(tasks), figsize=(4.5 * len(tasks), 7), squeeze=False)
     for j, task in enumerate(tasks):
         for i, (column, title) in enumerate(METRICS.items()):
             ax = axes[i, j]
-            _curves(ax, rows[rows["task"] == task], column)
+            _curves(ax, rows[rows["task"] == task], column, colors)
             if (task, column) in GUIDES:
                 ax.axhline(GUIDES[task, column], color="grey", lw=0.8, ls="--")
             ax.set_title(f"{TITLES[task]}: {title}")
-    axes[0, -1].legend(fontsize=7)
+    _legend(axes[0, -1], rows, colors)
     fig.suptitle(f"{name}: mean ± sd over seeds")
     return _save(fig, folder / f"{name}_metrics.png")
 
@@ -94,14 +112,14 @@ def acceptance_figure(rows: pd.DataFrame, name: str, folder: Path) -> Path | Non
     rows = rows[(rows["method"] == "snpe") & rows["acceptance_rate"].notna()]
     if rows.empty:
         return None
-    tasks = _tasks(rows)
+    tasks, colors = _tasks(rows), _colors(rows)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
     for j, task in enumerate(tasks):
         ax = axes[0, j]
-        _curves(ax, rows[rows["task"] == task], "acceptance_rate", log=True)
+        _curves(ax, rows[rows["task"] == task], "acceptance_rate", colors, log=True)
         ax.axhline(0.01, color="grey", lw=0.8, ls="--")  # the paper's ≈1% in later rounds
         ax.set_title(f"{TITLES[task]}: SNPE-C rejection acceptance")
-    axes[0, -1].legend(fontsize=7)
+    _legend(axes[0, -1], rows, colors)
     return _save(fig, folder / f"{name}_acceptance.png")
 
 
@@ -112,17 +130,19 @@ def c2st_figure(rows: pd.DataFrame, name: str, folder: Path) -> Path | None:
     if rows.empty or rows[["c2st_round", "mmd2", "c2st_final"]].isna().all().all():
         return None
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    _curves(axes[0], rows, "c2st_round")
+    colors = _colors(rows)
+    _curves(axes[0], rows, "c2st_round", colors)
     axes[0].set_title("NG: C2ST of the round's θ vs exact posterior")
-    _curves(axes[1], rows, "mmd2")
+    _curves(axes[1], rows, "mmd2", colors)
     axes[1].set_title("NG: MMD² of the round's θ vs exact posterior")
     final = rows.dropna(subset=["c2st_final"])
     stats = final.groupby(_label(final))["c2st_final"].agg(["mean", "std"]).fillna(0.0)
-    axes[2].barh(np.arange(len(stats)), stats["mean"], xerr=stats["std"], color="tab:blue", alpha=0.7)
+    axes[2].barh(np.arange(len(stats)), stats["mean"], xerr=stats["std"], color=[colors[k] for k in stats.index],
+                 alpha=0.7)
     axes[2].set_yticks(np.arange(len(stats)), stats.index, fontsize=7)
     axes[2].set_xlim(0.5, 1.0)
     axes[2].set_title("NG: C2ST of final posterior draws")
-    axes[0].legend(fontsize=7)
+    _legend(axes[0], rows, colors)
     return _save(fig, folder / f"{name}_ng_c2st.png")
 
 

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 from scipy import stats
 
-from _grid_cells import TASKS
+from _grid_cells import TASKS, Cell
 from _markdown import to_markdown
 
 HERE = Path(__file__).parent
 METRICS = {"neg_log_prob_theta_star": "−log p(θ*)", "median_distance": "median distance"}
 ACCEPTANCE_FLOOR = 0.03  # "falls to ≈1%": at most 3% counts
+_STOPPED = re.compile(r"LowAcceptanceError: rejection sampling accepted (\d+) of (\d+) draws")
 # protocol.md's round-1 reference values (1,000 prior simulations, 20 repetitions): (mean, sd)
 ROUND_ONE = {"nonlinear_gaussian": {"neg_log_prob_theta_star": (9.97, 0.99), "median_distance": (11.71, 0.19)},
              "lotka_volterra": {"neg_log_prob_theta_star": (8.59, 0.79), "median_distance": (7.43, math.nan)},
@@ -103,18 +105,38 @@ def comparison_rows(cells: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def acceptance_rows(table: pd.DataFrame) -> list[dict]:
-    """Finding 4: per task, the lowest later-round acceptance of SNPE-C's MAF and box NSF (mean over seeds)."""
+def read_failures(out: Path) -> pd.DataFrame:
+    """The cells that raised (``cells/<id>/error.txt``): configuration, error line, and the
+    acceptance a rejection sampler that gave up measured (NaN for other errors)."""
+    rows = []
+    for path in sorted((Path(out) / "cells").glob("*/error.txt")):
+        error = path.read_text().strip().splitlines()[-1]
+        stopped = _STOPPED.search(error)
+        rows.append({**Cell.from_id(path.parent.name).columns(), "error": error,
+                     "acceptance_rate": int(stopped[1]) / int(stopped[2]) if stopped else math.nan})
+    return pd.DataFrame(rows)
+
+
+def acceptance_rows(table: pd.DataFrame, failures: pd.DataFrame | None = None) -> list[dict]:
+    """Finding 4: per task, the lowest later-round acceptance of SNPE-C's MAF and box NSF (mean over
+    seeds). A run that stopped because rejection sampling gave up counts with the acceptance it
+    measured then: leaving it out would hide the worst leakage."""
     rows = []
     late = table[(table["round"] > table["rounds"] / 2) & table["acceptance_rate"].notna()]
+    stopped = pd.DataFrame() if failures is None or failures.empty else failures[failures["acceptance_rate"].notna()]
     for (task, budget), same in late.groupby(["task", "budget"], sort=False):
-        lowest = {}
+        lowest, n_stopped = {}, 0
         for name, arm in (("MAF", _SNPE), ("NSF (box)", dict(_SNPE, estimator="nsf", leakage_free=True))):
-            chosen = _select(same, arm)
+            chosen = _select(same, arm).groupby("seed")["acceptance_rate"].min()
+            if not stopped.empty:
+                gave_up = _select(stopped[(stopped["task"] == task) & (stopped["budget"] == budget)], arm)
+                n_stopped += len(gave_up) if name == "MAF" else 0
+                chosen = pd.concat([chosen, gave_up.set_index("seed")["acceptance_rate"]]).groupby(level=0).min()
             if not chosen.empty:
-                lowest[name] = chosen.groupby("seed")["acceptance_rate"].min()
+                lowest[name] = chosen
         if "MAF" in lowest:
             rows.append({"task": task, "budget": budget, "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
+                         "MAF runs stopped by rejection": n_stopped,
                          "NSF (box)": _spread(lowest["NSF (box)"]) if "NSF (box)" in lowest else "—",
                          f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}": bool(lowest["MAF"].mean() <= ACCEPTANCE_FLOOR)})
     return rows
@@ -167,16 +189,22 @@ def acceptance_verdict(rows: list[dict]) -> str:
     return f"{'reproduced' if len(low) >= 2 else 'refuted'}: acceptance ≤ {ACCEPTANCE_FLOOR:.0%} on {len(low)} of {len(tasks)} tasks"
 
 
-def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper") -> str:
+def _with_budget(rows: pd.DataFrame, preset: str) -> pd.DataFrame:
+    return rows[rows["preset"] == preset].assign(
+        budget=lambda t: t["rounds"].astype(str) + "×" + t["simulations"].astype(str))
+
+
+def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper", failures: pd.DataFrame | None = None) -> str:
     """The findings report (markdown) for the paper grid's combined table: the cells of one
-    ``preset``, arms compared within one task and budget (rounds × simulations)."""
+    ``preset``, arms compared within one task and budget (rounds × simulations); ``failures``
+    (``read_failures``) are listed and enter finding 4."""
     if table.empty:
         return "# The paper's findings against the grid\n\nNo rows yet.\n"
-    table = table[table["preset"] == preset].assign(
-        budget=lambda t: t["rounds"].astype(str) + "×" + t["simulations"].astype(str))
+    table = _with_budget(table, preset)
+    failures = _with_budget(failures, preset) if failures is not None and not failures.empty else None
     cells = per_cell(table, last)
     compared = comparison_rows(cells)
-    accept = acceptance_rows(table)
+    accept = acceptance_rows(table, failures)
     seeds = cells.groupby("task").seed.nunique().to_dict()
     lines = ["# The paper's findings against the grid", "",
              "Generated by `benchmarks/paper_findings.py` from `paper_grid.csv`: lower is better; each cell's "
@@ -199,6 +227,11 @@ def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper") -> str:
         lines += [to_markdown(pd.DataFrame(accept)), "", acceptance_verdict(accept)]
     else:
         lines.append("No SNPE-C + MAF (K = 100, i.i.d.) rows yet.")
+    if failures is not None:
+        lines += ["", "## Cells that failed", "",
+                  f"{len(failures)} cells raised and have no rows, so the tables above leave them out except "
+                  "finding 4's (an arm whose runs failed looks better there than it is):", "",
+                  to_markdown(failures[["cell", "error"]].assign(error=failures["error"].str.slice(0, 160)))]
     return "\n".join(lines) + "\n"
 
 
@@ -209,7 +242,7 @@ def main(argv=None) -> Path:
     parser.add_argument("--preset", default="paper", help="the cells' infer preset")
     args = parser.parse_args(argv)
     path = args.out / "findings.md"
-    path.write_text(findings(pd.read_csv(args.out / "paper_grid.csv"), args.last, args.preset))
+    path.write_text(findings(pd.read_csv(args.out / "paper_grid.csv"), args.last, args.preset, read_failures(args.out)))
     print(path.read_text())
     return path
 

@@ -116,3 +116,26 @@ def test_headline_numbers_are_the_final_rounds_over_seeds():
     assert snl["seconds per cell"] == "21"  # rounds 1 + 2 + ... + 6, not the last round's alone
     assert rows[("nonlinear_gaussian", "SNL MAF")]["C2ST, final draws"] == "0.8 ± 0 (n=4)"
     assert snl["C2ST, final draws"] == "—"
+
+
+def test_runs_that_rejection_gave_up_on_count_in_finding_4(tmp_path):
+    stop = ("sbi_lite.samplers.rejection.LowAcceptanceError: rejection sampling accepted 6 of 500000 draws "
+            "(0.00%), short of the 500 wanted")
+    errors = {Cell("lotka_volterra", "snpe", "maf", 100, 4, ROUNDS, 1000, "rejection"): stop,
+              Cell("lotka_volterra", "snpe", "maf", 100, 5, ROUNDS, 1000, "rejection"): stop,
+              Cell("lotka_volterra", "snpe", "maf", 2, 4, ROUNDS, 1000, "rejection"): stop,  # another arm
+              Cell("lotka_volterra", "snpe", "maf", 100, 6, ROUNDS, 1000, "mcmc"): "RuntimeError: only 69 of 500"}
+    for cell, error in errors.items():
+        (tmp_path / "cells" / cell.id).mkdir(parents=True)
+        (tmp_path / "cells" / cell.id / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{error}\n")
+    failures = paper_findings.read_failures(tmp_path)
+    assert sorted(failures["acceptance_rate"].fillna(-1)) == [-1, 6 / 500_000, 6 / 500_000, 6 / 500_000]
+    table = synthetic()
+    rows = {r["task"]: r for r in paper_findings.acceptance_rows(
+        table.assign(budget="6×1000"), failures.assign(budget="6×1000"))}
+    lv = rows["lotka_volterra"]
+    assert lv["MAF runs stopped by rejection"] == 2 and lv["MAF: lowest acceptance, later rounds"].endswith("(n=6)")
+    assert lv["MAF: lowest acceptance, later rounds"].startswith(f"{(4 * 0.5 + 2 * 1.2e-5) / 6:.3g} ±")
+    assert rows["mg1"]["MAF runs stopped by rejection"] == 0
+    report = paper_findings.findings(table, failures=failures)
+    assert "4 cells raised and have no rows" in report and "RuntimeError: only 69 of 500" in report

@@ -177,3 +177,32 @@ def test_findings_read_the_runners_csv(grid):
     assert "cells: 2; seeds per task: {'mg1': 1, 'nonlinear_gaussian': 1}" in report
     assert "No finding has both of its arms yet." in report
     assert "No SNPE-C + MAF (K = 100, i.i.d.) rows yet." in report
+
+
+def test_a_cells_id_names_it_exactly():
+    cells = experiment_cells(["all"], seeds=[0, 12], rounds=6, simulations=500) + grid_cells(
+        ["lotka_volterra"], ["snpe"], ["nsf_ar"], [7], [3], sample_with=["mcmc", "rejection"], leakage_free=[True, False])
+    assert len({c.id for c in cells}) == len(cells) > 60
+    assert all(Cell.from_id(c.id) == c for c in cells)
+    with pytest.raises(ValueError, match="not a cell id"):
+        Cell.from_id("lotka_volterra_snpe-maf_k100_rejection_paper_r6x500")
+
+
+def test_an_arm_keeps_its_colour_and_legend_entry_on_every_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = {"a": Cell("mg1", "snpe", "maf", 100, 0, 2, 10), "b": Cell("mg1", "sre", "classifier", 100, 0, 2, 10)}
+    rows = pd.DataFrame([{**cells[arm].columns(), "task": task, "round": r, "metric": float(r)}
+                         for task, arms in (("nonlinear_gaussian", "ab"), ("mg1", "b")) for arm in arms for r in (1, 2)])
+    colors = paper_figures._colors(rows)
+    fig, (left, right) = plt.subplots(1, 2)
+    for ax, task in ((left, "nonlinear_gaussian"), (right, "mg1")):
+        paper_figures._curves(ax, rows[rows.task == task], "metric", colors)
+    sre = cells["b"].arm
+    assert left.lines[1].get_color() == right.lines[0].get_color() == colors[sre] != colors[cells["a"].arm]
+    paper_figures._legend(right, rows, colors)
+    assert [t.get_text() for t in right.get_legend().get_texts()] == [f"{cells['a'].arm} (n=1)", f"{sre} (n=1)"]
+    plt.close(fig)
