@@ -202,6 +202,7 @@ def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper", failures
         return "# The paper's findings against the grid\n\nNo rows yet.\n"
     table = _with_budget(table, preset)
     failures = _with_budget(failures, preset) if failures is not None and not failures.empty else None
+    failures = None if failures is None or failures.empty else failures
     cells = per_cell(table, last)
     compared = comparison_rows(cells)
     accept = acceptance_rows(table, failures)

@@ -139,3 +139,6 @@ def test_runs_that_rejection_gave_up_on_count_in_finding_4(tmp_path):
     assert rows["mg1"]["MAF runs stopped by rejection"] == 0
     report = paper_findings.findings(table, failures=failures)
     assert "4 cells raised and have no rows" in report and "RuntimeError: only 69 of 500" in report
+    # another preset's report lists none of these failures
+    assert "Cells that failed" not in paper_findings.findings(table.assign(preset="default"), preset="default",
+                                                              failures=failures)
