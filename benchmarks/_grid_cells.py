@@ -87,7 +87,7 @@ class Cell:
 
 
 _ID = re.compile(rf"(?P<task>{'|'.join(TASKS)})_(?P<method>{'|'.join(METHODS)})-(?P<estimator>[a-z_]+?)"
-                 rf"(?P<box>-box)?_k(?P<k>\d+|-)_(?P<sample_with>{'|'.join(SAMPLE_WITH)})_(?P<preset>[a-z]+)"
+                 rf"(?P<box>-box)?_k(?P<k>\d+|-)_(?P<sample_with>{'|'.join(SAMPLE_WITH)})_(?P<preset>[a-z0-9_]+?)"
                  r"_r(?P<rounds>\d+)x(?P<simulations>\d+)_s(?P<seed>\d+)")
 
 

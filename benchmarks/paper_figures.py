@@ -40,7 +40,12 @@ def _label(rows: pd.DataFrame) -> pd.Series:
 
 def _colors(rows: pd.DataFrame) -> dict[str, str]:
     """One colour per arm for the whole figure, so an arm missing on one task shifts no other."""
-    return {label: f"C{i % 10}" for i, label in enumerate(sorted(_label(rows).unique()))}
+    import matplotlib
+
+    labels = sorted(_label(rows).unique())
+    if len(labels) <= 10:
+        return {label: f"C{i}" for i, label in enumerate(labels)}
+    return {label: matplotlib.colors.to_hex(matplotlib.colormaps["tab20"](i % 20)) for i, label in enumerate(labels)}
 
 
 def _legend(ax, rows: pd.DataFrame, colors: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ from _markdown import to_markdown
 HERE = Path(__file__).parent
 METRICS = {"neg_log_prob_theta_star": "−log p(θ*)", "median_distance": "median distance"}
 ACCEPTANCE_FLOOR = 0.03  # "falls to ≈1%": at most 3% counts
+_FAILED_IN = re.compile(r"failed in round (\d+)")
 _STOPPED = re.compile(r"LowAcceptanceError: rejection sampling accepted (\d+) of (\d+) draws")
 # protocol.md's round-1 reference values (1,000 prior simulations, 20 repetitions): (mean, sd)
 ROUND_ONE = {"nonlinear_gaussian": {"neg_log_prob_theta_star": (9.97, 0.99), "median_distance": (11.71, 0.19)},
@@ -106,37 +107,48 @@ def comparison_rows(cells: pd.DataFrame) -> list[dict]:
 
 
 def read_failures(out: Path) -> pd.DataFrame:
-    """The cells that raised (``cells/<id>/error.txt``): configuration, error line, and the
-    acceptance a rejection sampler that gave up measured (NaN for other errors)."""
+    """The cells that raised and have not finished since (``cells/<id>/error.txt``): configuration,
+    the round they failed in, the error line, and the acceptance a rejection sampler that gave up
+    measured (NaN for other errors)."""
     rows = []
     for path in sorted((Path(out) / "cells").glob("*/error.txt")):
-        error = path.read_text().strip().splitlines()[-1]
-        stopped = _STOPPED.search(error)
-        rows.append({**Cell.from_id(path.parent.name).columns(), "error": error,
+        if (path.parent / "rounds.csv").exists():
+            continue
+        lines = path.read_text().strip().splitlines() or [""]
+        failed_in = _FAILED_IN.match(lines[0])
+        stopped = _STOPPED.search(lines[-1])
+        rows.append({**Cell.from_id(path.parent.name).columns(), "error": lines[-1],
+                     "failed_in_round": int(failed_in[1]) if failed_in else math.nan,
                      "acceptance_rate": int(stopped[1]) / int(stopped[2]) if stopped else math.nan})
     return pd.DataFrame(rows)
 
 
 def acceptance_rows(table: pd.DataFrame, failures: pd.DataFrame | None = None) -> list[dict]:
     """Finding 4: per task, the lowest later-round acceptance of SNPE-C's MAF and box NSF (mean over
-    seeds). A run that stopped because rejection sampling gave up counts with the acceptance it
-    measured then: leaving it out would hide the worst leakage."""
+    seeds). A run that stopped in a later round because rejection sampling gave up counts with the
+    acceptance it measured then (leaving it out would hide the worst leakage); every stopped run
+    is listed with its round."""
     rows = []
     late = table[(table["round"] > table["rounds"] / 2) & table["acceptance_rate"].notna()]
-    stopped = pd.DataFrame() if failures is None or failures.empty else failures[failures["acceptance_rate"].notna()]
-    for (task, budget), same in late.groupby(["task", "budget"], sort=False):
-        lowest, n_stopped = {}, 0
+    # no failures: an empty frame with the columns used below
+    stopped = late.iloc[:0].assign(failed_in_round=0) if failures is None else failures[failures["acceptance_rate"].notna()]
+    groups = dict.fromkeys([*zip(late["task"], late["budget"]), *zip(stopped["task"], stopped["budget"])])
+    for task, budget in groups:
+        same = late[(late["task"] == task) & (late["budget"] == budget)]
+        lowest, listed = {}, "—"
         for name, arm in (("MAF", _SNPE), ("NSF (box)", dict(_SNPE, estimator="nsf", leakage_free=True))):
             chosen = _select(same, arm).groupby("seed")["acceptance_rate"].min()
-            if not stopped.empty:
-                gave_up = _select(stopped[(stopped["task"] == task) & (stopped["budget"] == budget)], arm)
-                n_stopped += len(gave_up) if name == "MAF" else 0
+            gave_up = _select(stopped[(stopped["task"] == task) & (stopped["budget"] == budget)], arm)
+            if name == "MAF" and not gave_up.empty:
+                listed = ", ".join(f"seed {int(r.seed)} in round {r.failed_in_round:.0f}" for r in gave_up.itertuples())
+            gave_up = gave_up[gave_up["failed_in_round"] > gave_up["rounds"] / 2]
+            if not gave_up.empty:
                 chosen = pd.concat([chosen, gave_up.set_index("seed")["acceptance_rate"]]).groupby(level=0).min()
             if not chosen.empty:
                 lowest[name] = chosen
         if "MAF" in lowest:
             rows.append({"task": task, "budget": budget, "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
-                         "MAF runs stopped by rejection": n_stopped,
+                         "MAF runs stopped by rejection": listed,
                          "NSF (box)": _spread(lowest["NSF (box)"]) if "NSF (box)" in lowest else "—",
                          f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}": bool(lowest["MAF"].mean() <= ACCEPTANCE_FLOOR)})
     return rows
@@ -146,9 +158,9 @@ def round_one_rows(table: pd.DataFrame) -> list[dict]:
     """The sanity check: round 1 (prior simulations, the same for every method) against protocol.md.
 
     One value per seed (the mean over that seed's cells, which share round 1 when they share the
-    seed), mean ± sd over seeds, and its distance from the reference in the reference's sds:
-    within 2 is "consistent". The reference used 1,000 simulations; the KDE's bandwidth shrinks
-    with N, so a smaller round 1 shifts −log p(θ*) a little.
+    seed), mean ± sd over seeds, and z = the difference of the two means over its standard error
+    (the reference's per-run sd, for our n seeds and its 20 repetitions): |z| ≤ 2 is "consistent".
+    The reference used 1,000 simulations; the KDE's bandwidth shrinks with N.
     """
     rows = []
     first = table[table["round"] == 1]
@@ -158,17 +170,17 @@ def round_one_rows(table: pd.DataFrame) -> list[dict]:
             mean, sd = ROUND_ONE.get(task, {}).get(column, (math.nan, math.nan))
             if values.empty or math.isnan(mean):
                 continue
-            z = (values.mean() - mean) / sd
+            z = (values.mean() - mean) / (sd * math.sqrt(1 / len(values) + 1 / 20))
             rows.append({"task": task, "budget": budget, "metric": name, "ours, round 1": _spread(values),
                          "protocol.md (1,000 sims)": f"{mean:.3g}" + ("" if math.isnan(sd) else f" ± {sd:.2g}"),
-                         "(ours − ref) / ref sd": f"{z:+.2f}" if not math.isnan(z) else "—",
+                         "z": f"{z:+.2f}" if not math.isnan(z) else "—",
                          "check": "—" if math.isnan(z) else "consistent" if abs(z) <= 2 else "differs"})
     return rows
 
 
 def headline_rows(table: pd.DataFrame) -> list[dict]:
     """Per task, budget and arm: the final round's metrics, the final posterior's C2ST (NG) and
-    the compute of a cell (its rounds' seconds, final draws excluded), mean ± sd over seeds."""
+    the median compute of a cell (its rounds' seconds, final draws excluded); metrics mean ± sd over seeds."""
     rows = []
     final = table[table["round"] == table["rounds"]]
     for (task, budget, arm), same in final.groupby(["task", "budget", "arm"], sort=True):
@@ -176,7 +188,7 @@ def headline_rows(table: pd.DataFrame) -> list[dict]:
         row.update({f"final {name}": _spread(same[column].dropna()) for column, name in METRICS.items()})
         row["C2ST, final draws"] = _spread(same["c2st_final"].dropna()) if same["c2st_final"].notna().any() else "—"
         seconds = table[table["cell"].isin(same["cell"])].groupby("cell")["seconds_total"].sum()
-        row["seconds per cell"] = f"{seconds.median():.0f}"
+        row["median seconds per cell"] = f"{seconds.median():.0f}"
         rows.append(row)
     return rows
 
@@ -230,9 +242,9 @@ def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper", failures
         lines.append("No SNPE-C + MAF (K = 100, i.i.d.) rows yet.")
     if failures is not None:
         lines += ["", "## Cells that failed", "",
-                  f"{len(failures)} cells raised and have no rows, so the tables above leave them out except "
-                  "finding 4's (an arm whose runs failed looks better there than it is):", "",
-                  to_markdown(failures[["cell", "error"]].assign(error=failures["error"].str.slice(0, 160)))]
+                  f"{len(failures)} cells raised and have no rows. The tables above leave them out, which flatters "
+                  "an arm whose runs failed, except finding 4's, which lists the runs rejection gave up on:", "",
+                  to_markdown(failures[["cell", "failed_in_round", "error"]].assign(error=failures["error"].str.slice(0, 160)))]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,8 @@ Run (one torch thread per cell; ``--jobs`` cells at a time):
 Layout under ``--out``: ``cells/<cell id>/checkpoint.pt`` (infer's checkpoint, written after every
 round and mid-round, so an interrupted cell resumes where it stopped and re-simulates nothing),
 ``cells/<cell id>/rounds.csv`` (written last, atomically: a cell with it is finished and never
-rerun), ``cells/<cell id>/error.txt`` (a cell that raised; it is retried next time) and
+rerun), ``cells/<cell id>/error.txt`` (a cell that raised: the round it failed in, then the traceback;
+it is retried next time) and
 ``paper_grid.csv``, every finished cell's rows together.
 
 Columns: the configuration (cell, arm, task, method, estimator, num_atoms, seed, rounds,
@@ -101,9 +102,9 @@ def run_cell(cell: Cell, options: GridOptions) -> str:
         return "skipped"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "error.txt").unlink(missing_ok=True)
+    checkpoint = folder / "checkpoint.pt"
     try:
         task = get_task(cell.task)
-        checkpoint = folder / "checkpoint.pt"
         t0 = time.perf_counter()
         posterior = infer(task.simulator, task.prior, task.x0, method=cell.method,
                           estimator=None if cell.method == "sre" else cell.estimator,
@@ -130,7 +131,12 @@ def run_cell(cell: Cell, options: GridOptions) -> str:
         os.replace(tmp, folder / "rounds.csv")  # the cell counts as finished only once this exists
         return "done"
     except Exception as e:  # noqa: BLE001 - recorded and reported, the grid goes on
-        (folder / "error.txt").write_text(traceback.format_exc())
+        # the round it failed in, for paper_findings (the checkpoint is not kept with the results)
+        try:
+            failed_in = int(read_checkpoint(checkpoint)["round"]) + 1 if checkpoint.exists() else 1
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint leaves the round unknown
+            failed_in = "?"
+        (folder / "error.txt").write_text(f"failed in round {failed_in}\n" + traceback.format_exc())
         return f"error: {type(e).__name__}: {e}"
 
 

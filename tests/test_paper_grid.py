@@ -141,7 +141,10 @@ def test_an_interrupted_cell_resumes_without_resimulating(tmp_path, monkeypatch)
     status = paper_grid.run_cell(cell, options)
     folder = tmp_path / "cells" / cell.id
     assert status.startswith("error: RuntimeError: killed during training")
-    assert "killed during training" in (folder / "error.txt").read_text()
+    assert (folder / "error.txt").read_text().startswith("failed in round 2\n")
+    failed = paper_findings.read_failures(tmp_path)
+    assert failed[["cell", "failed_in_round", "error"]].values.tolist() == [
+        [cell.id, 2, "RuntimeError: killed during training"]]
     assert not (folder / "rounds.csv").exists() and not paper_grid.is_finished(tmp_path, cell)
     partial = read_checkpoint(folder / "checkpoint.pt")
     assert partial["round"] == 1 and partial["partial"]  # round 1 done, round 2's simulations stored
