@@ -130,25 +130,21 @@ def acceptance_rows(table: pd.DataFrame, failures: pd.DataFrame | None = None) -
     is listed with its round."""
     rows = []
     late = table[(table["round"] > table["rounds"] / 2) & table["acceptance_rate"].notna()]
-    # no failures: an empty frame with the columns used below
-    stopped = late.iloc[:0].assign(failed_in_round=0) if failures is None else failures[failures["acceptance_rate"].notna()]
-    groups = dict.fromkeys([*zip(late["task"], late["budget"]), *zip(stopped["task"], stopped["budget"])])
-    for task, budget in groups:
-        same = late[(late["task"] == task) & (late["budget"] == budget)]
-        lowest, listed = {}, "—"
+    stopped = None if failures is None else failures[failures["acceptance_rate"].notna()]
+    if stopped is not None:  # a later-round stop is one more measured acceptance of its seed
+        late = pd.concat([late, stopped[stopped["failed_in_round"] > stopped["rounds"] / 2]])
+    for (task, budget), same in late.groupby(["task", "budget"], sort=False):
+        lowest = {}
         for name, arm in (("MAF", _SNPE), ("NSF (box)", dict(_SNPE, estimator="nsf", leakage_free=True))):
-            chosen = _select(same, arm).groupby("seed")["acceptance_rate"].min()
-            gave_up = _select(stopped[(stopped["task"] == task) & (stopped["budget"] == budget)], arm)
-            if name == "MAF" and not gave_up.empty:
-                listed = ", ".join(f"seed {int(r.seed)} in round {r.failed_in_round:.0f}" for r in gave_up.itertuples())
-            gave_up = gave_up[gave_up["failed_in_round"] > gave_up["rounds"] / 2]
-            if not gave_up.empty:
-                chosen = pd.concat([chosen, gave_up.set_index("seed")["acceptance_rate"]]).groupby(level=0).min()
+            chosen = _select(same, arm)
             if not chosen.empty:
-                lowest[name] = chosen
+                lowest[name] = chosen.groupby("seed")["acceptance_rate"].min()
         if "MAF" in lowest:
+            gave_up = pd.DataFrame() if stopped is None else _select(
+                stopped[(stopped["task"] == task) & (stopped["budget"] == budget)], _SNPE)
+            listed = ", ".join(f"seed {int(r.seed)} in round {r.failed_in_round:.0f}" for r in gave_up.itertuples())
             rows.append({"task": task, "budget": budget, "MAF: lowest acceptance, later rounds": _spread(lowest["MAF"]),
-                         "MAF runs stopped by rejection": listed,
+                         "MAF runs stopped by rejection": listed or "—",
                          "NSF (box)": _spread(lowest["NSF (box)"]) if "NSF (box)" in lowest else "—",
                          f"MAF ≤ {ACCEPTANCE_FLOOR:.0%}": bool(lowest["MAF"].mean() <= ACCEPTANCE_FLOOR)})
     return rows
@@ -183,12 +179,12 @@ def headline_rows(table: pd.DataFrame) -> list[dict]:
     the median compute of a cell (its rounds' seconds, final draws excluded); metrics mean ± sd over seeds."""
     rows = []
     final = table[table["round"] == table["rounds"]]
+    seconds = table.groupby("cell")["seconds_total"].sum()
     for (task, budget, arm), same in final.groupby(["task", "budget", "arm"], sort=True):
         row = {"task": task, "budget": budget, "arm": arm}
         row.update({f"final {name}": _spread(same[column].dropna()) for column, name in METRICS.items()})
         row["C2ST, final draws"] = _spread(same["c2st_final"].dropna()) if same["c2st_final"].notna().any() else "—"
-        seconds = table[table["cell"].isin(same["cell"])].groupby("cell")["seconds_total"].sum()
-        row["median seconds per cell"] = f"{seconds.median():.0f}"
+        row["median seconds per cell"] = f"{seconds[same['cell']].median():.0f}"
         rows.append(row)
     return rows
 
@@ -213,8 +209,9 @@ def findings(table: pd.DataFrame, last: int = 5, preset: str = "paper", failures
     if table.empty:
         return "# The paper's findings against the grid\n\nNo rows yet.\n"
     table = _with_budget(table, preset)
-    failures = _with_budget(failures, preset) if failures is not None and not failures.empty else None
-    failures = None if failures is None or failures.empty else failures
+    if failures is not None and not failures.empty:
+        failures = _with_budget(failures, preset)
+    failures = None if failures is None or failures.empty else failures  # none of this preset
     cells = per_cell(table, last)
     compared = comparison_rows(cells)
     accept = acceptance_rows(table, failures)
