@@ -25,18 +25,18 @@ bench: $(VENV)/.bench
 # the paper's experiments (benchmarks/paper_grid.py): resumable, so run it again to continue
 EXPERIMENT ?= paper
 JOBS ?= 2
+GRID_OUT ?= benchmarks/results/paper_grid
+GRID_ARGS ?=
+FINDINGS_ARGS ?=
 paper-grid: $(VENV)/.installed
-	$(PY) benchmarks/paper_grid.py --experiment $(EXPERIMENT) --jobs $(JOBS)
-	$(PY) benchmarks/paper_figures.py
-	$(PY) benchmarks/paper_findings.py
+	$(PY) benchmarks/paper_grid.py --experiment $(EXPERIMENT) --jobs $(JOBS) --out $(GRID_OUT) $(GRID_ARGS)
+	$(PY) benchmarks/paper_figures.py --out $(GRID_OUT)
+	$(PY) benchmarks/paper_findings.py --out $(GRID_OUT) $(FINDINGS_ARGS)
 
 # a reduced pilot of the same grid (benchmarks/RESULTS.md): 6 rounds x 500, 20 epochs a round, 4 seeds
-PILOT_OUT = benchmarks/results/paper_pilot
-paper-pilot: $(VENV)/.installed
-	$(PY) benchmarks/paper_grid.py --experiment paper --rounds 6 --simulations 500 --max-epochs 20 \
-		--seeds 0 1 2 3 --jobs $(JOBS) --out $(PILOT_OUT)
-	$(PY) benchmarks/paper_figures.py --out $(PILOT_OUT)
-	$(PY) benchmarks/paper_findings.py --out $(PILOT_OUT) --last 3
+paper-pilot:
+	$(MAKE) paper-grid GRID_OUT=benchmarks/results/paper_pilot FINDINGS_ARGS="--last 3" \
+		GRID_ARGS="--rounds 6 --simulations 500 --max-epochs 20 --seeds 0 1 2 3"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
