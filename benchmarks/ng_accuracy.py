@@ -49,6 +49,7 @@ OURS = {
     "ours_snpe_b200": dict(method="snpe", train_config=TrainConfig(batch_size=200)),
     "ours_snpe_ensemble_fast": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
                                     train_config=TrainConfig(batch_size=200, learning_rate=1e-3)),
+    "ours_snpe_scratch": dict(method="snpe", retrain_from_scratch=True),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),

@@ -35,6 +35,9 @@ def _label(rows: pd.DataFrame) -> pd.Series:
     label = rows["arm"].astype(str)
     if rows["preset"].nunique() > 1:
         label = label + " [" + rows["preset"].astype(str) + "]"
+    budget = rows["rounds"].astype(str) + "×" + rows["simulations"].astype(str)
+    if budget.nunique() > 1:  # else two budgets' curves of one arm would merge into one
+        label = label + " (" + budget + ")"
     return label
 
 

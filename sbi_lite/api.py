@@ -54,6 +54,7 @@ def infer(
     propose_budget: float | None = 600.0,
     stop_when_converged: bool | float = False,
     device: str | torch.device = "cpu",
+    retrain_from_scratch: bool = False,
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -123,6 +124,9 @@ def infer(
             draws stay on the CPU; the network is built on the CPU and moved, so its initial
             weights are the same on every device (results are not bitwise equal across devices,
             as floating-point kernels differ). A checkpoint records it: resume on the same device.
+        retrain_from_scratch: rounds 2 onwards train a freshly initialised network (round 1's
+            pre-processing, new weights) on all rounds' pairs, instead of going on from the last
+            round's weights; a warm-started network that under-fits stays where it is.
 
     Before round 1 every argument is checked, the estimator is built, and the simulator is
     called on one prior draw to check x0's length: a mistake costs seconds, not a round.
@@ -235,7 +239,8 @@ def infer(
                       chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
-                      stop_when_converged=stop_when_converged, device=str(device))
+                      stop_when_converged=stop_when_converged, device=str(device),
+                      retrain_from_scratch=retrain_from_scratch)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 

@@ -207,3 +207,31 @@ def test_default_snpe_matches_the_exact_nonlinear_gaussian_posterior():
     # measured 0.761 (benchmarks/results/ng_accuracy.md: seeds and observations 0.73-0.79 apart from
     # the near-degenerate observation 3; sbi NPE-C 0.77-0.83); the paper's atomic MAF gives 0.85-0.93
     assert score <= 0.80
+
+
+@pytest.mark.parametrize("retrain", [False, True])
+def test_retraining_from_scratch_starts_later_rounds_from_fresh_weights_and_round_one_scaling(monkeypatch, retrain):
+    from sbi_lite.inference import rounds
+
+    seen = []  # per round: the network handed to training, its weights and buffers then, and after
+
+    def recording_train(net, *args, **kwargs):
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        history = train(net, *args, **kwargs)
+        seen.append((net, before, {k: v.clone() for k, v in net.state_dict().items()}))
+        return history
+
+    train = rounds.train
+    monkeypatch.setattr(rounds, "train", recording_train)
+    prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
+    from sbi_lite import TrainConfig
+    infer(linear_gaussian, prior, [0.5, -0.5], rounds=3, simulations_per_round=200, seed=0, progress=False,
+          train_config=TrainConfig(max_epochs=3), retrain_from_scratch=retrain)
+    assert len(seen) == 3
+    scaling = ["input_map.mean", "input_map.std", "context_map.mean", "context_map.std"]
+    assert not torch.equal(seen[0][1]["context_map.std"], torch.ones(2))  # fitted to round 1's x
+    for (_, _, trained), (net, start, _) in zip(seen, seen[1:]):
+        weights = [k for k, _ in net.named_parameters()]
+        warm = all(torch.equal(start[k], trained[k]) for k in weights)
+        assert warm != retrain  # fresh weights exactly when retraining ...
+        assert all(torch.equal(start[k], seen[0][1][k]) for k in scaling)  # ... and round 1's scaling always

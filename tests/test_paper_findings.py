@@ -27,6 +27,9 @@ ARMS = {
     ("sre", "classifier", 50, "auto", False): (9.0, 5.0),
     ("sre", "classifier", 2, "auto", False): (9.0, 4.0),   # SRE K = 2 beats K = 100: refuted
     ("snl", "maf", None, "auto", False): (-20.0, 7.0),     # SNL loses to SRE: refuted
+    ("snpe", "aem", None, "rejection", False): (9.0, 4.0),    # beyond: AEM beats the MAF
+    ("snpe", "diffusion", None, "rejection", False): (9.0, 5.0),  # diffusion level with it
+    ("snl", "nsf", None, "auto", False): (-20.0, 8.0),     # SNL's NSF loses to its MAF
 }
 ACCEPTANCE = {"nonlinear_gaussian": 0.01, "lotka_volterra": 0.5, "mg1": 0.02}
 
@@ -70,6 +73,17 @@ def test_findings_verdicts_follow_the_later_rounds():
     assert verdicts(synthetic(), last=ROUNDS)[("3. SNL beats SRE (K = 100)", "mg1", "−log p(θ*)")] == "reproduced"
 
 
+def test_the_zoos_other_estimators_are_compared_with_the_papers():
+    rows = paper_findings.comparison_rows(paper_findings.per_cell(synthetic().assign(budget="6×1000")),
+                                          paper_findings.BEYOND)
+    got = {(r["finding"].split(":")[1].strip(), r["task"]) for r in rows if r["verdict"] == "reproduced"}
+    assert got == {("AEM vs MAF (K = 100)", t) for t in TASKS}
+    assert {r["verdict"] for r in rows if r["finding"].startswith("SNL")} == {"refuted"}
+    report = paper_findings.findings(synthetic())
+    section = report[report.index("## Beyond the paper"):report.index("## Sanity check")]
+    assert section.count("A better") == section.count("B better") == section.count("no difference detected") == 6
+
+
 def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
     assert set(verdicts(synthetic(seeds=[0])).values()) == {"too few seeds"}
     table = synthetic()
@@ -87,9 +101,25 @@ def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
 
 def test_a_missing_seed_lowers_the_count_and_cannot_pass_a_claim():
     a, b = pd.Series([1.0, np.nan, 1.2]), pd.Series([5.0, 5.1, 4.9])
-    d, p, verdict = paper_findings.compare(a, b, "same")
-    assert verdict == "refuted" and d == pytest.approx(-3.9) and p < 0.05
-    assert paper_findings.compare(pd.Series([1.0, np.nan]), b, "better")[2] == "too few seeds"
+    d, welch, paired, n, verdict = paper_findings.compare(a, b, "same")
+    assert verdict == "refuted" and d == pytest.approx(-3.9) and welch < 0.05 and paired < 0.05 and n == 2
+    assert paper_findings.compare(pd.Series([1.0, np.nan]), b, "better")[3:] == (1, "too few seeds")
+
+
+def test_the_verdict_pairs_arms_by_seed():
+    # a seed effect (sd 1) shared by both arms hides a 0.2 gain from Welch's test, not from the pairs
+    seeds = [3, 5, 7, 8, 11]
+    shared = pd.Series(np.random.default_rng(1).standard_normal(len(seeds)), index=seeds)
+    a = shared - 0.2 + 0.02 * np.array([1, -1, 0.5, -0.5, 0])
+    d, welch, paired, n, verdict = paper_findings.compare(a, shared, "better")
+    assert d == pytest.approx(-0.2) and welch > 0.5 and paired < 1e-4 and n == 5 and verdict == "reproduced"
+    # the pairs are matched by seed, not by position: b listed in another order changes nothing
+    assert paper_findings.compare(a, shared.iloc[::-1], "better")[2] == pytest.approx(paired)
+    # pairing the wrong seeds loses the gain
+    shuffled = pd.Series(shared.to_numpy()[[1, 2, 3, 4, 0]], index=seeds)
+    assert paper_findings.compare(a, shuffled, "better")[2] > 0.1
+    # only the seeds both arms finished are paired
+    assert paper_findings.compare(a, shared.drop([3, 5]), "better")[3] == 3
     assert paper_findings.findings(pd.DataFrame()).endswith("No rows yet.\n")
 
 

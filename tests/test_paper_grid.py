@@ -209,3 +209,10 @@ def test_an_arm_keeps_its_colour_and_legend_entry_on_every_panel():
     paper_figures._legend(right, rows, colors)
     assert [t.get_text() for t in right.get_legend().get_texts()] == [f"{cells['a'].arm} (n=1)", f"{sre} (n=1)"]
     plt.close(fig)
+
+
+def test_two_budgets_of_one_arm_are_two_curves():
+    short, long = Cell("mg1", "snpe", "maf", 100, 0, 2, 10), Cell("mg1", "snpe", "maf", 100, 0, 3, 10)
+    rows = pd.DataFrame([short.columns(), long.columns()])
+    assert list(paper_figures._label(rows)) == [f"{short.arm} (2×10)", f"{long.arm} (3×10)"]
+    assert list(paper_figures._label(rows.iloc[:1])) == [short.arm]  # one budget: no suffix

@@ -57,8 +57,12 @@ def test_rejection_sampling_rate_and_bound():
     draws, rate = rejection_sample(lambda m: torch.randn(m, 1, generator=g), lambda t: t[:, 0] > 1.0, 500)
     assert len(draws) == 500 and (draws > 1).all()
     assert rate == pytest.approx(0.1587, abs=0.02)
-    with pytest.raises(LowAcceptanceError, match="accepted 0 of 5000"):
+    with pytest.raises(LowAcceptanceError, match="accepted 0 of 3672 draws") as e:
         rejection_sample(lambda m: torch.zeros(m, 1), lambda t: t[:, 0] > 1, 5, max_draws=5000)
+    # none in 3,672: even the rate's upper bound, -ln(1e-6) / 3,672, would accept under 5 in the
+    # 1,328 left, where after 3,671 it would not
+    upper = -math.log(1e-6)
+    assert upper / 3672 * (5000 - 3672) < 5 <= upper / 3671 * (5000 - 3671)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.001, 0.003])
@@ -73,6 +77,22 @@ def test_rejection_gives_up_after_one_batch_when_the_budget_surely_cannot_do(rat
         rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=1_000_000)
     # 1,000,000 draws at 0.3% accept about 3,000: the first batch of 10,000 shows it
     assert e.value.drawn == sum(calls) == 10_000
+
+
+@pytest.mark.parametrize("rate, most", [(0.0, 14_000), (0.0003, 100_000)])
+def test_a_hopeless_rejection_never_draws_a_batch_past_its_give_up_point(rate, most):
+    # 10,000 wanted from at most 10,000,000 (a posterior's default, 1000 per draw): 10,000 draws
+    # cannot show that 0 or 0.03% is hopeless; 13,797 with none accepted do, and ~60,000 at 0.03%.
+    # The next batch used to be 1,000,000 draws: a quarter of an hour where each draw is an ODE solve
+    g, calls = torch.Generator().manual_seed(1), []
+
+    def propose(m):
+        calls.append(m)
+        return torch.rand(m, 1, generator=g)
+
+    with pytest.raises(LowAcceptanceError) as e:
+        rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=10_000_000)
+    assert e.value.drawn == sum(calls) and calls[0] == 10_000 and e.value.drawn < most
 
 
 @pytest.mark.parametrize("rate, n, max_draws", [(0.003, 10, 10_000), (0.003, 20, 10_000), (0.012, 10_000, 1_000_000),

@@ -70,6 +70,7 @@ class RoundConfig:
     propose_budget: float | None = 600.0
     stop_when_converged: bool | float = False
     device: str = "cpu"  # where the network trains and is evaluated; everything else stays on the CPU
+    retrain_from_scratch: bool = False  # later rounds train a freshly initialised network on all pairs
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -89,7 +90,9 @@ class RoundConfig:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
         keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
                 "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
-        return {k: repr(getattr(self, k)) for k in keep}
+        # settings added since checkpoints were first written enter only when set, so those still resume
+        later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch",) if getattr(self, k)}
+        return {**{k: repr(getattr(self, k)) for k in keep}, **later}
 
 
 @dataclass
@@ -107,6 +110,12 @@ class RoundStore:
 
     def all(self) -> tuple[Tensor, Tensor]:
         return torch.cat(self.theta), torch.cat(self.x)
+
+    def first_round(self) -> tuple[Tensor, Tensor]:
+        """Round 1's pairs (with any initial ones), from which the pre-processing is fitted."""
+        theta, x = self.all()
+        first = torch.cat(self.round) == 0
+        return theta[first], x[first]
 
     def held_out(self, fraction: float, seed: int) -> Tensor:
         """Boolean (N,): the validation rows, ``fraction`` of each round's pairs, drawn from the
@@ -235,6 +244,9 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         typicality = _x0_typicality(store.all()[1], x0, s_prop) if r == 0 else math.nan
         if r == 0:
             method.standardize(net, prior, *store.all())
+        elif cfg.retrain_from_scratch:  # same pre-processing (round 1's), fresh weights
+            net = _build(method, prior, x0, cfg, s_train)
+            method.standardize(net, prior, *store.first_round())
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms, atomic=not truncated), store.all(), config=train_cfg,
                      seed=s_train, progress=progress_enabled(cfg.progress),

@@ -28,10 +28,10 @@ __all__ = ["DirectPosterior"]
 # sqrt((1 − p) / (N p)) for mass p: at p = 0.5, 0.003 (N = 100,000), 0.01 (10,000), 0.022 (2,000).
 MASS_DRAWS = {"exact": 100_000, "estimate": 10_000, "ode": 2_000}
 
-_ODE_ADVICE = ("Not falling back to slice sampling: this estimator's log-density is an ODE solve "
+_ODE_ADVICE = ("Slice sampling is no remedy here: this estimator's log-density is an ODE solve "
                "(capabilities.log_prob='ode', hundreds of network calls per evaluation), and MCMC would "
-               "evaluate it hundreds of thousands of times. Train longer or on more simulations, or sample "
-               "with sample_with='rejection' and a larger max_draws_factor.")
+               "evaluate it hundreds of thousands of times. Train longer or on more simulations, or allow "
+               "more draws (sample_with='rejection' with a larger max_draws_factor).")
 
 
 class DirectPosterior(Posterior):
@@ -142,10 +142,10 @@ class DirectPosterior(Posterior):
                                            max_draws=max(int(factor * n), 10_000))
         except LowAcceptanceError as e:
             self.last_acceptance = e.accepted / max(e.drawn, 1)
+            if self._ode:  # whichever mode was asked for: the default advice would suggest MCMC
+                raise LowAcceptanceError(e.accepted, e.wanted, e.drawn, e.partial, advice=_ODE_ADVICE) from e
             if self.sample_with == "rejection":
                 raise
-            if self._ode:
-                raise LowAcceptanceError(e.accepted, e.wanted, e.drawn, e.partial, advice=_ODE_ADVICE) from e
             warnings.warn(f"rejection acceptance {self.last_acceptance:.2%} is below {self.min_acceptance:.0%}: "
                           "sampling q(θ|x0) inside the support by slice sampling instead", stacklevel=4)
             self._check_chains(chains, self.chains)

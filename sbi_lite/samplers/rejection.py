@@ -3,6 +3,7 @@ on the work, so it never hangs."""
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -42,8 +43,9 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
         n: accepted draws wanted.
         max_draws: give up (LowAcceptanceError) after this many proposals (default 1000·n), or as
             soon as the draws left surely cannot make up the shortfall (see ``_cannot_finish``):
-            a hopeless proposal costs one batch, not ``max_draws`` draws, and otherwise nothing
-            changes.
+            no batch goes past the point where accepting nothing more would end the run, so a
+            hopeless proposal costs the draws that show it, not ``max_draws``. Where acceptance
+            is a few percent or less, this splits the work into more, smaller batches.
         batch: proposals per call (default max(n, 1000)), grown as acceptance reveals itself.
 
     Returns:
@@ -63,12 +65,27 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
         drawn += m
         rate = max(accepted / drawn, 1e-3)
         batch = int(min(max((n - accepted) / rate * 1.2, 1000), 1_000_000))
+        if accepted < n:  # never past the point where accepting nothing more would end it
+            batch = max(1, min(batch, _give_up_point(n - accepted, accepted, max_draws) - drawn))
     return torch.cat(kept)[:n], accepted / drawn
 
 
-def _cannot_finish(missing: int, accepted: int, drawn: int, left: int, level: float = 1e-6) -> bool:
+def _upper_count(accepted: int, level: float = 1e-6) -> float:
+    """The exact one-sided Poisson upper confidence bound on the accepted count's mean (exceeded
+    with probability ``level``)."""
+    return float(gammaincinv(accepted + 1, 1 - level))
+
+
+def _cannot_finish(missing: int, accepted: int, drawn: int, left: int) -> bool:
     """Whether ``left`` more draws surely cannot accept ``missing`` more: even at the acceptance's
-    exact one-sided Poisson upper confidence bound (exceeded by the true rate with probability
-    ``level`` per check), they would be expected to accept fewer."""
-    upper = gammaincinv(accepted + 1, 1 - level) / drawn
-    return upper * left < missing
+    upper confidence bound (``_upper_count`` / drawn), they would be expected to accept fewer."""
+    return _upper_count(accepted) / drawn * left < missing
+
+
+def _give_up_point(missing: int, accepted: int, max_draws: int) -> int:
+    """The fewest draws in all after which ``_cannot_finish`` holds if no more are accepted:
+    upper·(max_draws − D)/D < missing ⇔ D > upper·max_draws / (missing + upper). A batch that
+    stops there lets a hopeless proposal give up at once: where each draw is an ODE solve, the
+    million-draw batch its first batch's acceptance would otherwise plan takes a quarter of an hour."""
+    upper = _upper_count(accepted)
+    return min(math.floor(upper * max_draws / (missing + upper)) + 1, max_draws)
