@@ -89,20 +89,21 @@ def _t_test_p(test, d: float, *samples: pd.Series) -> float:
 
 
 def compare(a: pd.Series, b: pd.Series, kind: str, level: float = 0.05) -> tuple[float, float, float, int, str]:
-    """Two arms' lower-is-better values, indexed by seed: (mean(a) − mean(b), Welch's p, the
-    paired test's p, the number of pairs, verdict). The verdict is the paired test's, over the
-    seeds both arms have (NaN values, from cells without a metric, are left out and so lower the
-    seed count)."""
+    """Two arms' lower-is-better values, indexed by seed: (the mean paired difference a − b,
+    Welch's p over all seeds, the paired test's p, the number of pairs, verdict). The difference
+    and the verdict are the paired test's, over the seeds both arms have (NaN values, from cells
+    without a metric, are left out and so lower the seed count)."""
     a, b = a.dropna(), b.dropna()
-    d, pairs = a.mean() - b.mean(), (a - b).dropna()
+    pairs = (a - b).dropna()
+    d = pairs.mean()
     welch = math.nan if len(a) < 2 or len(b) < 2 else _t_test_p(
-        lambda x, y: stats.ttest_ind(x, y, equal_var=False), d, a, b)
+        lambda x, y: stats.ttest_ind(x, y, equal_var=False), a.mean() - b.mean(), a, b)
     if len(pairs) < 2:
         return d, welch, math.nan, len(pairs), "too few seeds"
-    p = _t_test_p(lambda x: stats.ttest_1samp(x, 0.0), pairs.mean(), pairs)
+    p = _t_test_p(lambda x: stats.ttest_1samp(x, 0.0), d, pairs)
     if kind == "same":
         return d, welch, p, len(pairs), "refuted" if p < level else "reproduced"
-    return d, welch, p, len(pairs), "not resolved" if p >= level else "reproduced" if pairs.mean() < 0 else "refuted"
+    return d, welch, p, len(pairs), "not resolved" if p >= level else "reproduced" if d < 0 else "refuted"
 
 
 def _p(p: float) -> str:
@@ -122,10 +123,12 @@ def comparison_rows(cells: pd.DataFrame, comparisons: list[tuple] = COMPARISONS)
             a, b = _select(same, arm_a).set_index("seed"), _select(same, arm_b).set_index("seed")
             if a.empty or b.empty:
                 continue
+            if not (a.index.is_unique and b.index.is_unique):  # an arm that matches two cells per seed
+                raise ValueError(f"{claim!r} on {task}: an arm matches several cells at one seed")
             for column, name in METRICS.items():
                 d, welch, paired, n, verdict = compare(a[column], b[column], kind)
                 rows.append({"finding": claim, "task": task, "budget": budget, "metric": name, "A": _spread(a[column]),
-                             "B": _spread(b[column]), "A − B": f"{d:+.3g}", "Welch p": _p(welch),
+                             "B": _spread(b[column]), "A − B, paired": f"{d:+.3g}", "Welch p": _p(welch),
                              "paired p (seeds)": f"{_p(paired)} ({n})", "verdict": verdict})
     return rows
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_lite import BoxUniform, infer
+from sbi_lite import BoxUniform, TrainConfig, infer
 from sbi_lite.diagnostics import c2st
 from simulators import get_task
 
@@ -224,7 +224,6 @@ def test_retraining_from_scratch_starts_later_rounds_from_fresh_weights_and_roun
     train = rounds.train
     monkeypatch.setattr(rounds, "train", recording_train)
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
-    from sbi_lite import TrainConfig
     infer(linear_gaussian, prior, [0.5, -0.5], rounds=3, simulations_per_round=200, seed=0, progress=False,
           train_config=TrainConfig(max_epochs=3), retrain_from_scratch=retrain)
     assert len(seen) == 3
@@ -235,3 +234,5 @@ def test_retraining_from_scratch_starts_later_rounds_from_fresh_weights_and_roun
         warm = all(torch.equal(start[k], trained[k]) for k in weights)
         assert warm != retrain  # fresh weights exactly when retraining ...
         assert all(torch.equal(start[k], seen[0][1][k]) for k in scaling)  # ... and round 1's scaling always
+    # checkpoints written before the option existed (without it in their fingerprint) still resume
+    assert ("retrain_from_scratch" in rounds.RoundConfig(retrain_from_scratch=retrain).fingerprint()) == retrain

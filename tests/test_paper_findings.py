@@ -79,6 +79,11 @@ def test_the_zoos_other_estimators_are_compared_with_the_papers():
     got = {(r["finding"].split(":")[1].strip(), r["task"]) for r in rows if r["verdict"] == "reproduced"}
     assert got == {("AEM vs MAF (K = 100)", t) for t in TASKS}
     assert {r["verdict"] for r in rows if r["finding"].startswith("SNL")} == {"refuted"}
+    # an arm that leaves a setting open must not pair two cells of one seed with each other
+    cells = paper_findings.per_cell(synthetic().assign(budget="6×1000"))
+    aem = cells[cells.estimator == "aem"]
+    with pytest.raises(ValueError, match="AEM vs MAF.*several cells at one seed"):
+        paper_findings.comparison_rows(pd.concat([cells, aem.assign(sample_with="mcmc")]), paper_findings.BEYOND)
     report = paper_findings.findings(synthetic())
     section = report[report.index("## Beyond the paper"):report.index("## Sanity check")]
     assert section.count("A better") == section.count("B better") == section.count("no difference detected") == 6
@@ -102,7 +107,7 @@ def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
 def test_a_missing_seed_lowers_the_count_and_cannot_pass_a_claim():
     a, b = pd.Series([1.0, np.nan, 1.2]), pd.Series([5.0, 5.1, 4.9])
     d, welch, paired, n, verdict = paper_findings.compare(a, b, "same")
-    assert verdict == "refuted" and d == pytest.approx(-3.9) and welch < 0.05 and paired < 0.05 and n == 2
+    assert verdict == "refuted" and d == pytest.approx(-3.85) and welch < 0.05 and paired < 0.05 and n == 2
     assert paper_findings.compare(pd.Series([1.0, np.nan]), b, "better")[3:] == (1, "too few seeds")
 
 
@@ -118,8 +123,8 @@ def test_the_verdict_pairs_arms_by_seed():
     # pairing the wrong seeds loses the gain
     shuffled = pd.Series(shared.to_numpy()[[1, 2, 3, 4, 0]], index=seeds)
     assert paper_findings.compare(a, shuffled, "better")[2] > 0.1
-    # only the seeds both arms finished are paired
-    assert paper_findings.compare(a, shared.drop([3, 5]), "better")[3] == 3
+    # only the seeds both arms finished are paired, and the difference is theirs
+    assert paper_findings.compare(a, shared.drop([3, 5]), "better")[::3] == (pytest.approx(-0.2), 3)
     assert paper_findings.findings(pd.DataFrame()).endswith("No rows yet.\n")
 
 

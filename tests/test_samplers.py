@@ -57,7 +57,7 @@ def test_rejection_sampling_rate_and_bound():
     draws, rate = rejection_sample(lambda m: torch.randn(m, 1, generator=g), lambda t: t[:, 0] > 1.0, 500)
     assert len(draws) == 500 and (draws > 1).all()
     assert rate == pytest.approx(0.1587, abs=0.02)
-    with pytest.raises(LowAcceptanceError, match="accepted 0 of 3672 draws") as e:
+    with pytest.raises(LowAcceptanceError, match="accepted 0 of 3672 draws"):
         rejection_sample(lambda m: torch.zeros(m, 1), lambda t: t[:, 0] > 1, 5, max_draws=5000)
     # none in 3,672: even the rate's upper bound, -ln(1e-6) / 3,672, would accept under 5 in the
     # 1,328 left, where after 3,671 it would not
@@ -79,11 +79,12 @@ def test_rejection_gives_up_after_one_batch_when_the_budget_surely_cannot_do(rat
     assert e.value.drawn == sum(calls) == 10_000
 
 
-@pytest.mark.parametrize("rate, most", [(0.0, 14_000), (0.0003, 100_000)])
-def test_a_hopeless_rejection_never_draws_a_batch_past_its_give_up_point(rate, most):
+@pytest.mark.parametrize("rate, shown_by", [(0.0, 13_797), (0.0003, 61_904)])
+def test_a_hopeless_rejection_costs_at_most_twice_the_draws_that_show_it(rate, shown_by):
     # 10,000 wanted from at most 10,000,000 (a posterior's default, 1000 per draw): 10,000 draws
-    # cannot show that 0 or 0.03% is hopeless; 13,797 with none accepted do, and ~60,000 at 0.03%.
-    # The next batch used to be 1,000,000 draws: a quarter of an hour where each draw is an ODE solve
+    # cannot show that 0 or 0.03% is hopeless; 13,797 with none accepted do, and at 0.03% 61,904
+    # (this seed, batches cut exactly at each give-up point). The next batch used to be
+    # 1,000,000 draws: a quarter of an hour where each draw is an ODE solve
     g, calls = torch.Generator().manual_seed(1), []
 
     def propose(m):
@@ -92,7 +93,7 @@ def test_a_hopeless_rejection_never_draws_a_batch_past_its_give_up_point(rate, m
 
     with pytest.raises(LowAcceptanceError) as e:
         rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=10_000_000)
-    assert e.value.drawn == sum(calls) and calls[0] == 10_000 and e.value.drawn < most
+    assert e.value.drawn == sum(calls) and calls[0] == 10_000 and shown_by <= e.value.drawn <= 2 * shown_by
 
 
 @pytest.mark.parametrize("rate, n, max_draws", [(0.003, 10, 10_000), (0.003, 20, 10_000), (0.012, 10_000, 1_000_000),
@@ -100,9 +101,14 @@ def test_a_hopeless_rejection_never_draws_a_batch_past_its_give_up_point(rate, m
 def test_rejection_never_gives_up_early_where_the_budget_would_do(rate, n, max_draws):
     # each expects at least 1.05 n accepted within max_draws (30, 30, 12,000, 10,500 for 10, 20, 10,000, 10,000)
     for seed in range(10):
-        g = torch.Generator().manual_seed(seed)
-        draws, got = rejection_sample(lambda m: torch.rand(m, 1, generator=g), lambda t: t[:, 0] < rate, n,
-                                      max_draws=max_draws)
+        g, calls = torch.Generator().manual_seed(seed), []
+
+        def propose(m):
+            calls.append(m)
+            return torch.rand(m, 1, generator=g)
+
+        draws, got = rejection_sample(propose, lambda t: t[:, 0] < rate, n, max_draws=max_draws)
+        assert len(calls) <= 8  # the give-up cap splits the work into a few batches, not dozens
         assert len(draws) == n and (draws < rate).all() and got == pytest.approx(rate, rel=0.8)
 
 

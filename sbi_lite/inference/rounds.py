@@ -196,7 +196,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
              "net": net.state_dict(), "sampler": sampler.state() if sampler is not None else {}}
     for r in tqdm(range(start, cfg.rounds), desc=f"{method.name} rounds", disable=not progress_enabled(cfg.progress),
                   initial=start, total=cfg.rounds):
-        s_sim, s_train, s_prop, _ = (int(v) for v in seeds[4 * r:4 * r + 4])
+        s_sim, s_train, s_prop, s_build = (int(v) for v in seeds[4 * r:4 * r + 4])
         t0 = time.perf_counter()
         evaluations = sampler.evaluations if sampler is not None else 0
         need = cfg.simulations_per_round - (len(initial[0]) if r == 0 and initial is not None else 0)
@@ -245,7 +245,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if r == 0:
             method.standardize(net, prior, *store.all())
         elif cfg.retrain_from_scratch:  # same pre-processing (round 1's), fresh weights
-            net = _build(method, prior, x0, cfg, s_train)
+            net = _build(method, prior, x0, cfg, s_build)
             method.standardize(net, prior, *store.first_round())
         t1 = time.perf_counter()
         hist = train(net, method.loss(net, prior, r, cfg.num_atoms, atomic=not truncated), store.all(), config=train_cfg,

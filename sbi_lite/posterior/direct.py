@@ -48,12 +48,13 @@ class DirectPosterior(Posterior):
         x0: (c,) observation.
         history: one row per round.
         sample_with: "rejection" (i.i.d. draws of q kept inside the support; raises
-            ``LowAcceptanceError`` after ``max_draws_factor`` draws per sample), "mcmc" (slice
-            sampling of log q(θ|x0) restricted to the support), or "auto" (rejection, switching to
-            MCMC with a warning once acceptance is below ``min_acceptance``: once 1 / min_acceptance
-            draws per sample would not do, which a hopeless proposal shows after one batch). For
-            an estimator with an ODE log-density, "mcmc" is refused and "auto" raises
-            ``LowAcceptanceError`` instead of switching, just as early.
+            ``LowAcceptanceError`` once ``max_draws_factor`` draws per sample surely would not do),
+            "mcmc" (slice sampling of log q(θ|x0) restricted to the support), or "auto" (rejection,
+            switching to MCMC with a warning once acceptance is below ``min_acceptance``: once
+            1 / min_acceptance draws per sample surely would not do). Either shows a hopeless
+            proposal within a few batches (``rejection_sample``). For an estimator with an ODE
+            log-density, "mcmc" is refused, and "rejection" and "auto" raise ``LowAcceptanceError``
+            with advice that does not suggest MCMC.
         chains: slice-sampling chains when MCMC is used.
         mass_draws: q draws that estimate its mass inside the support for ``log_prob`` (default by
             ``capabilities.log_prob``: ``MASS_DRAWS``).

@@ -42,10 +42,12 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
         accept: (m, d) -> (m,) bool.
         n: accepted draws wanted.
         max_draws: give up (LowAcceptanceError) after this many proposals (default 1000·n), or as
-            soon as the draws left surely cannot make up the shortfall (see ``_cannot_finish``):
-            no batch goes past the point where accepting nothing more would end the run, so a
-            hopeless proposal costs the draws that show it, not ``max_draws``. Where acceptance
-            is a few percent or less, this splits the work into more, smaller batches.
+            soon as the draws left surely cannot make up the shortfall (see ``_cannot_finish``).
+            After the first batch, a batch stops at the point where accepting nothing more would
+            end the run (``_give_up_point``), or doubles the draws so far if that is later: a
+            hopeless proposal costs at most twice the draws that show it, not ``max_draws``.
+            Where acceptance is below about 10·n / max_draws, the work is split into more, smaller
+            batches than before (each check wrongly gives up with probability 1e-6).
         batch: proposals per call (default max(n, 1000)), grown as acceptance reveals itself.
 
     Returns:
@@ -65,14 +67,14 @@ def rejection_sample(propose: Callable[[int], Tensor], accept: Callable[[Tensor]
         drawn += m
         rate = max(accepted / drawn, 1e-3)
         batch = int(min(max((n - accepted) / rate * 1.2, 1000), 1_000_000))
-        if accepted < n:  # never past the point where accepting nothing more would end it
-            batch = max(1, min(batch, _give_up_point(n - accepted, accepted, max_draws) - drawn))
+        if accepted < n:  # past the point where accepting nothing more would end it, at most double
+            batch = max(1, min(batch, max(_give_up_point(n - accepted, accepted, max_draws) - drawn, drawn)))
     return torch.cat(kept)[:n], accepted / drawn
 
 
 def _upper_count(accepted: int, level: float = 1e-6) -> float:
     """The exact one-sided Poisson upper confidence bound on the accepted count's mean (exceeded
-    with probability ``level``)."""
+    with probability ``level`` per check)."""
     return float(gammaincinv(accepted + 1, 1 - level))
 
 
