@@ -4,7 +4,7 @@ shortfall (``_cannot_finish``, 2026-11-29) and the cap that keeps a batch from g
 point where accepting nothing more would end the run (``_give_up_point``, 2026-11-30).
 
 A 5-D MAF and a 5-D score diffusion (untrained, context 3-D) propose; the "prior" is a box
-holding about 0.01% of the MAF's mass. 10,000 draws are wanted, as a truncated-prior round asks,
+holding about 0.004% of the MAF's mass. 10,000 draws are wanted, as a truncated-prior round asks,
 with at most auto mode's 100 proposals per draw (1 / min_acceptance) or ``sample_with="rejection"``'s
 1,000 (max_draws_factor). Process CPU seconds on one thread. The diffusion's slow paths are
 extrapolated from its measured cost per draw and the MAF's draw count in the same setting (both
@@ -68,7 +68,7 @@ def main() -> pd.DataFrame:
     with torch.no_grad():
         draws = maf.sample(100_000, torch.zeros(3), generator=torch.Generator().manual_seed(1))
     mean, sd = draws.mean(0), draws.std(0)
-    box = BoxUniform(mean + sd, mean + 3 * sd)  # about 16% of each marginal: ~0.01% jointly
+    box = BoxUniform(mean + sd, mean + 3 * sd)  # about 16% of each marginal: 0.004% jointly, measured
     acceptance = box.support_contains(draws).float().mean().item()
     maf_drawn = {}
     for max_draws, budget in BUDGETS.items():
