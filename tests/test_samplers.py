@@ -65,13 +65,20 @@ def test_rejection_sampling_rate_and_bound():
     assert upper / 3672 * (5000 - 3672) < 5 <= upper / 3671 * (5000 - 3671)
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.001, 0.003])
-def test_rejection_gives_up_after_one_batch_when_the_budget_surely_cannot_do(rate):
-    g, calls = torch.Generator().manual_seed(0), []
+def counting_uniform(seed):
+    """U(0, 1) draws from a seeded generator, and the list of batch sizes asked for."""
+    g, calls = torch.Generator().manual_seed(seed), []
 
     def propose(m):
         calls.append(m)
         return torch.rand(m, 1, generator=g)
+
+    return propose, calls
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.001, 0.003])
+def test_rejection_gives_up_after_one_batch_when_the_budget_surely_cannot_do(rate):
+    propose, calls = counting_uniform(0)
 
     with pytest.raises(LowAcceptanceError) as e:
         rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=1_000_000)
@@ -85,12 +92,7 @@ def test_a_hopeless_rejection_costs_at_most_twice_the_draws_that_show_it(rate, s
     # cannot show that 0 or 0.03% is hopeless; 13,797 with none accepted do, and at 0.03% 61,904
     # (this seed, batches cut exactly at each give-up point). The next batch used to be
     # 1,000,000 draws: a quarter of an hour where each draw is an ODE solve
-    g, calls = torch.Generator().manual_seed(1), []
-
-    def propose(m):
-        calls.append(m)
-        return torch.rand(m, 1, generator=g)
-
+    propose, calls = counting_uniform(1)
     with pytest.raises(LowAcceptanceError) as e:
         rejection_sample(propose, lambda t: t[:, 0] < rate, 10_000, max_draws=10_000_000)
     assert e.value.drawn == sum(calls) and calls[0] == 10_000 and shown_by <= e.value.drawn <= 2 * shown_by
@@ -101,12 +103,7 @@ def test_a_hopeless_rejection_costs_at_most_twice_the_draws_that_show_it(rate, s
 def test_rejection_never_gives_up_early_where_the_budget_would_do(rate, n, max_draws):
     # each expects at least 1.05 n accepted within max_draws (30, 30, 12,000, 10,500 for 10, 20, 10,000, 10,000)
     for seed in range(10):
-        g, calls = torch.Generator().manual_seed(seed), []
-
-        def propose(m):
-            calls.append(m)
-            return torch.rand(m, 1, generator=g)
-
+        propose, calls = counting_uniform(seed)
         draws, got = rejection_sample(propose, lambda t: t[:, 0] < rate, n, max_draws=max_draws)
         assert len(calls) <= 8  # the give-up cap splits the work into a few batches, not dozens
         assert len(draws) == n and (draws < rate).all() and got == pytest.approx(rate, rel=0.8)
