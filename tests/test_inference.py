@@ -129,7 +129,7 @@ def test_gaussian_linear_c2st_with_estimated_log_densities(estimator):
 
 
 def test_truncated_prior_keeps_the_prior_shape_inside_the_box():
-    from sbi_lite.inference.rounds import truncated_prior
+    from sbi_lite.inference.truncation import truncated_prior
 
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
     g = torch.Generator().manual_seed(0)
@@ -143,7 +143,7 @@ def test_truncated_prior_keeps_the_prior_shape_inside_the_box():
 
 
 def test_truncated_prior_cuts_to_the_highest_density_region_of_each_mode():
-    from sbi_lite.inference.rounds import truncated_prior
+    from sbi_lite.inference.truncation import truncated_prior
 
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
     g = torch.Generator().manual_seed(0)

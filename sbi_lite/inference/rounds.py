@@ -21,15 +21,14 @@ from torch import Tensor, nn
 
 from sbi_lite.checks import progress_enabled
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
-from sbi_lite.diagnostics.sequential import truncation_box
-from sbi_lite.diagnostics.testset import sample_truncated_prior
 from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
+from sbi_lite.inference.truncation import truncated_prior
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
-from sbi_lite.samplers import SliceSampler, rejection_sample
+from sbi_lite.samplers import SliceSampler
 from sbi_lite.samplers.health import THRESHOLD, ChainHealth
 from sbi_lite.seeding import spawn_int
 from sbi_lite.simulate import simulate
@@ -367,36 +366,6 @@ def _warn_exceptions(sims: RoundSimulations, r: int) -> bool:
         warnings.warn(f"the simulator raised in round {r + 1}: {sims.reasons()}; those θ were redrawn. "
                       "Every round's reasons are in posterior.history['failure_reasons'].", stacklevel=4)
     return bool(raised)
-
-
-def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator, *,
-                    log_q: Callable[[Tensor], Tensor] | None = None, tail: float = 1e-3,
-                    margin: float = 0.1) -> Callable[[int], Tensor]:
-    """Proposal: the prior restricted to a region holding the current posterior's mass.
-
-    The region is a box spanning the [tail, 1 − tail] quantiles of posterior draws, widened by
-    ``margin`` of its width on every side and, given ``log_q`` (θ (m, d) -> log q(θ|x0) (m,), up
-    to a constant), cut further to the highest-density region {θ: log q(θ|x0) ≥ the ``tail``
-    quantile of log q at the draws}, which holds 1 − tail of q's mass and, unlike a box, stays
-    tight around each mode of a multimodal posterior. Because the proposal is the prior times an
-    indicator of a region that (nearly) contains the posterior, maximum-likelihood training on all
-    rounds' pairs learns the posterior inside it (truncated sequential NPE, Deistler et al. 2022):
-    no atomic correction is needed.
-    """
-    box = truncation_box(posterior_draws, prior=prior, tail=tail, widen=margin)
-    with torch.no_grad():
-        level = None if log_q is None else log_q(posterior_draws).quantile(tail)
-
-    def inside(theta: Tensor) -> Tensor:
-        if level is None:
-            return box.contains(theta)
-        with torch.no_grad():
-            return box.contains(theta) & (log_q(theta) >= level)
-
-    def propose(m: int) -> Tensor:
-        return rejection_sample(lambda k: sample_truncated_prior(prior, box, k, seed=gen), inside, m)[0]
-
-    return propose
 
 
 def _initial_points(prior: Prior, potential, chains: int, gen: torch.Generator) -> Tensor:
