@@ -166,7 +166,8 @@ def infer(
     train_defaults = preset_training(preset, method, estimator)
     prior = as_prior(prior)
     x0 = _as_observation(x0)
-    for name, value in (("progress", progress), ("vectorized", vectorized)):
+    flags = (("progress", progress), ("vectorized", vectorized), ("retrain_from_scratch", retrain_from_scratch))
+    for name, value in flags:
         if not (name == "progress" and value is None):
             check_bool(name, value)
     check_int("rounds", rounds, minimum=1)

@@ -41,6 +41,7 @@ class Counting:
     (dict(estimator_kwargs=dict(hiden=8)), ValueError, r"estimator_kwargs=\{'hiden': 8\} do not fit the 'nsf'.*hiden"),
     (dict(method="sre", estimator_kwargs=dict(width=8)), ValueError, r"do not fit the 'classifier'.*width"),
     (dict(progress="yes"), TypeError, r"progress must be True or False, got 'yes'"),
+    (dict(retrain_from_scratch=1), TypeError, r"retrain_from_scratch must be True or False, got 1"),
     (dict(seed=-1), ValueError, r"seed must be non-negative, got -1"),
     (dict(seed=1.5), TypeError, r"seed must be an int"),
     (dict(train_config=dict(max_epochs=2)), TypeError, r"train_config must be a TrainConfig"),

@@ -87,6 +87,9 @@ def test_the_zoos_other_estimators_are_compared_with_the_papers():
     report = paper_findings.findings(synthetic())
     section = report[report.index("## Beyond the paper"):report.index("## Sanity check")]
     assert section.count("A better") == section.count("B better") == section.count("no difference detected") == 6
+    rows = [line for line in section.splitlines() if line.startswith("| SN")]
+    assert all(line.endswith("| A better |") for line in rows if "AEM vs MAF" in line)
+    assert all(line.endswith("| B better |") for line in rows if line.startswith("| SNL: NSF vs MAF"))
 
 
 def test_one_seed_gives_no_verdict_and_acceptance_counts_tasks():
