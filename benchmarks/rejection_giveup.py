@@ -74,7 +74,8 @@ def main() -> pd.DataFrame:
     for max_draws, budget in BUDGETS.items():
         for name, net in (("MAF", maf), ("diffusion", diffusion)):
             for variant, off in VARIANTS.items():
-                if name == "MAF" or variant == "now":
+                measured = name == "MAF" or variant == "now"
+                if measured:
                     drawn, cpu = give_up(net, box, max_draws, off)
                     if name == "MAF":
                         maf_drawn[(max_draws, variant)] = drawn
@@ -85,7 +86,7 @@ def main() -> pd.DataFrame:
                     cpu = ms_per_draw * drawn / 1e3
                 rows.append({"max draws": budget, "proposal": name, "safeguards": variant, "draws": drawn,
                              "CPU s": cpu, "CPU ms per draw": 1e3 * cpu / drawn,
-                             "how": "measured" if name == "MAF" or variant == "now" else "extrapolated"})
+                             "how": "measured" if measured else "extrapolated"})
     table = pd.DataFrame(rows)
     text = "\n".join([
         "# Giving up on a hopeless rejection proposal", "",
