@@ -50,6 +50,11 @@ OURS = {
     "ours_snpe_ensemble_fast": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
                                     train_config=TrainConfig(batch_size=200, learning_rate=1e-3)),
     "ours_snpe_scratch": dict(method="snpe", retrain_from_scratch=True),
+    # the default's training with early stopping's patience doubled (snpe_causes.md row 13)
+    "ours_snpe_patience40": dict(method="snpe", train_config=TrainConfig(batch_size=200, learning_rate=1e-3,
+                                                                         patience=40)),
+    # the default NSF widened, hidden 64 -> 96 (230k parameters against 112k; snpe_causes.md row 15)
+    "ours_snpe_h96": dict(method="snpe", estimator_kwargs=dict(hidden=96)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),

@@ -36,6 +36,8 @@ COMPARISONS = {
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k)"),
     "snl_sized": ("ours_snl_sbisize", "sbi_nle", "our NSF at sbi's size (87k vs 78k)"),
     "sre": ("ours_sre", "sbi_nre_c", "same classifier (11k), K = 100 vs sbi's NRE-C defaults"),
+    "sre_k50": ("ours_sre_k50", "sbi_nre_c", "same classifier (11k), K = 50 (half the pairs per step) vs sbi's "
+                "NRE-C defaults"),
 }
 
 
