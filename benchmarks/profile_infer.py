@@ -27,12 +27,11 @@ from ng_accuracy import (FINAL_DRAWS, HERE, OURS, ROUNDS, SIMULATIONS, _commit, 
 PHASES = ["seconds_propose", "seconds_simulate", "seconds_train"]
 
 
-def _functions(stats: pstats.Stats, key: str, top: int, only: str | None = None) -> pd.DataFrame:
-    """The ``top`` functions by ``key`` ("tottime" or "cumtime"), optionally only files containing ``only``."""
+def _functions(stats: pstats.Stats, column: str, top: int, only: str | None = None) -> pd.DataFrame:
+    """The ``top`` functions by ``column`` ("own s" or "cumulative s"), optionally only files containing ``only``."""
     rows = [{"function": f"{Path(file).name}:{line} {name}", "calls": calls, "own s": tt, "cumulative s": ct}
             for (file, line, name), (_, calls, tt, ct, _) in stats.stats.items()
             if only is None or only in file]
-    column = {"tottime": "own s", "cumtime": "cumulative s"}[key]
     return pd.DataFrame(rows).sort_values(column, ascending=False).head(top).round(2)
 
 
@@ -62,8 +61,9 @@ def profile(config: str, k: int, seed: int) -> str:
         f"{totals.seconds_train:,.0f} s; the rest is set-up and the {FINAL_DRAWS:,} final draws.",
         "",
         "## Per round", "", to_markdown(history), "",
-        "## Most own time", "", to_markdown(_functions(stats, "tottime", 20)), "",
-        "## sbi_lite functions by cumulative time", "", to_markdown(_functions(stats, "cumtime", 25, "sbi_lite")), "",
+        "## Most own time", "", to_markdown(_functions(stats, "own s", 20)), "",
+        "## sbi_lite functions by cumulative time", "",
+        to_markdown(_functions(stats, "cumulative s", 25, "sbi_lite")), "",
     ])
 
 

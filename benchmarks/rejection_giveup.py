@@ -61,33 +61,30 @@ def give_up(net, box: BoxUniform, max_draws: int, off: tuple[str, ...]) -> tuple
     raise RuntimeError("the proposal was not hopeless: choose a smaller box")
 
 
+def _budget_rows(maf, diffusion, box: BoxUniform, max_draws: int, budget: str) -> list[dict]:
+    """Every variant with the MAF, measured; the diffusion measured as it is now and, without the
+    safeguards (an ODE solve per draw: hours), extrapolated from its cost per draw and the MAF's
+    draw count in the same variant (both accept almost nothing)."""
+    def row(name: str, variant: str, drawn: int, cpu: float, how: str) -> dict:
+        return {"max draws": budget, "proposal": name, "safeguards": variant, "draws": drawn, "CPU s": cpu,
+                "CPU ms per draw": 1e3 * cpu / drawn, "how": how}
+
+    mafs = [row("MAF", variant, *give_up(maf, box, max_draws, off), "measured") for variant, off in VARIANTS.items()]
+    drawn, cpu = give_up(diffusion, box, max_draws, ())
+    return mafs + [row("diffusion", "now", drawn, cpu, "measured")] + [
+        row("diffusion", r["safeguards"], r["draws"], cpu / drawn * r["draws"], "extrapolated") for r in mafs[1:]]
+
+
 def main() -> pd.DataFrame:
     torch.set_num_threads(1)
-    rows = []
     maf, diffusion = build("maf", 5, 3, seed=0), build("diffusion", 5, 3, seed=0)
     with torch.no_grad():
         draws = maf.sample(100_000, torch.zeros(3), generator=torch.Generator().manual_seed(1))
     mean, sd = draws.mean(0), draws.std(0)
     box = BoxUniform(mean + sd, mean + 3 * sd)  # about 16% of each marginal: 0.004% jointly, measured
     acceptance = box.support_contains(draws).float().mean().item()
-    maf_drawn = {}
-    for max_draws, budget in BUDGETS.items():
-        for name, net in (("MAF", maf), ("diffusion", diffusion)):
-            for variant, off in VARIANTS.items():
-                measured = name == "MAF" or variant == "now"
-                if measured:
-                    drawn, cpu = give_up(net, box, max_draws, off)
-                    if name == "MAF":
-                        maf_drawn[(max_draws, variant)] = drawn
-                    else:
-                        ms_per_draw = 1e3 * cpu / drawn
-                else:  # an ODE solve per draw: hours; both accept almost nothing, so the MAF's count stands in
-                    drawn = maf_drawn[(max_draws, variant)]
-                    cpu = ms_per_draw * drawn / 1e3
-                rows.append({"max draws": budget, "proposal": name, "safeguards": variant, "draws": drawn,
-                             "CPU s": cpu, "CPU ms per draw": 1e3 * cpu / drawn,
-                             "how": "measured" if measured else "extrapolated"})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([row for max_draws, budget in BUDGETS.items()
+                          for row in _budget_rows(maf, diffusion, box, max_draws, budget)])
     text = "\n".join([
         "# Giving up on a hopeless rejection proposal", "",
         f"{WANTED:,} draws wanted, at most 1,000,000 or 10,000,000 proposals; "
