@@ -56,6 +56,10 @@ OURS = {
     # the default NSF widened, hidden 64 -> 96 (230k parameters against 112k; snpe_causes.md row 15)
     "ours_snpe_h96": dict(method="snpe", estimator_kwargs=dict(hidden=96)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
+    # the separable critic a(θ)ᵀb(x): a step's B×B scores from 2B network rows (issue 9)
+    "ours_sre_sep": dict(method="sre", estimator_kwargs=dict(critic="separable")),
+    # the default on x extended by its pairwise products (8 -> 44 numbers; snpe_causes.md row 16)
+    "ours_snpe_quadx": dict(method="snpe"),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -70,6 +74,19 @@ SBI = {
 }
 
 
+QUADRATIC_X = {"ours_snpe_quadx"}
+
+
+def _products(x: np.ndarray) -> np.ndarray:
+    """x (n, d) -> (n, d + d(d+1)/2): x and every product x_a·x_b, a ≤ b."""
+    a, b = np.triu_indices(x.shape[1])
+    return np.concatenate([x, x[:, a] * x[:, b]], axis=1)
+
+
+def _with_products(simulator):
+    return lambda theta, rng: _products(simulator(theta, rng))
+
+
 def _observation(k: int) -> tuple[np.ndarray, np.ndarray]:
     data = np.load(OBSERVATIONS)
     return data["x0"][k], data["reference"][k]
@@ -81,7 +98,10 @@ def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
     from simulators import get_task
 
     task = get_task("nonlinear_gaussian")
-    post = infer(task.simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
+    simulator = task.simulator
+    if name in QUADRATIC_X:
+        simulator, x0 = _with_products(simulator), _products(x0[None])[0]
+    post = infer(simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
                  progress=False, **OURS[name])
     return post, post.sample(FINAL_DRAWS, seed=seed + 1000)
 

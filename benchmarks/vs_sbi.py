@@ -38,6 +38,8 @@ COMPARISONS = {
     "sre": ("ours_sre", "sbi_nre_c", "same classifier (11k), K = 100 vs sbi's NRE-C defaults"),
     "sre_k50": ("ours_sre_k50", "sbi_nre_c", "same classifier (11k), K = 50 (half the pairs per step) vs sbi's "
                 "NRE-C defaults"),
+    "sre_sep": ("ours_sre_sep", "sbi_nre_c", "our separable critic a(θ)ᵀb(x) (28k), K = 100 vs sbi's NRE-C "
+                "defaults"),
 }
 
 

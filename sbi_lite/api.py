@@ -86,7 +86,11 @@ def infer(
             epochs; None (default): shown when stderr is a terminal.
         leakage_free: SNPE-C with a box prior: an NSF whose support IS the prior's box, so no
             posterior mass leaks outside it and rejection never rejects (None: the preset's).
-        estimator_kwargs: hyperparameters for the estimator builder.
+        estimator_kwargs: hyperparameters for the estimator builder; for SRE, the classifier's:
+            ``hidden``, ``num_blocks`` and ``critic`` ("joint", the paper's net on [θ, x], or
+            "separable", f = a(θ)ᵀb(x) with ``features``-wide embeddings: a fifth of the CPU, and
+            more accurate where log p(x|θ) is close to such an inner product, as for Gaussian
+            noise, less where it is not; ``sbi_lite.ratio.RatioEstimator``).
         train_config: training settings (default: the paper's, with the preset's minibatch size
             and learning rate, the method's gradient clipping and the estimator's declared weight
             averaging, ``capabilities.ema``).

@@ -10,12 +10,13 @@ means the same stream on every device.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["check_device", "module_device", "draw_device", "rng_devices"]
+__all__ = ["check_device", "module_device", "draw_device", "seeded_rng"]
 
 
 def check_device(name: str, value: Any) -> torch.device:
@@ -70,9 +71,34 @@ def draw_device(generator: torch.Generator | None, target: torch.device | str) -
     return generator.device if generator is not None else torch.device(target)
 
 
-def rng_devices(device: torch.device) -> dict[str, Any]:
+def _rng_devices(device: torch.device) -> dict[str, Any]:
     """``torch.random.fork_rng`` arguments that save and restore the RNG of ``device`` besides
     the CPU's (for a CUDA module, training draws from the CUDA RNG too)."""
     if device.type == "cuda":
         return {"devices": [device], "device_type": "cuda"}
     return {"devices": []}
+
+
+@contextmanager
+def seeded_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """A scope in which the CPU's global RNG (and ``device``'s, for a CUDA device) starts from
+    ``seed``; on exit both are as they were. ``torch.manual_seed`` would also seed every CUDA
+    device, whose RNGs ``fork_rng(devices=[])`` does not restore: a CPU run would then change the
+    caller's CUDA stream.
+
+    Example:
+        >>> before = torch.get_rng_state()
+        >>> with seeded_rng(3):
+        ...     a = torch.rand(2)
+        >>> with seeded_rng(3):
+        ...     b = torch.rand(2)
+        >>> bool(torch.equal(a, b)), bool(torch.equal(before, torch.get_rng_state()))
+        (True, True)
+    """
+    device = torch.device(device)
+    with torch.random.fork_rng(**_rng_devices(device)):
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        yield

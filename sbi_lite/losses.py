@@ -11,7 +11,9 @@ a normalised q. The optimum is f = log p(θ|x)/p(θ) + c(x) whatever the proposa
 all rounds' data can be pooled (Durkan, Murray & Papamakarios 2020). All B·K scores are
 evaluated in ONE batched call of the score function. With ``broadcast=True`` that call gets θ as
 (B, K, d) (row b holds set_b) and x as (B, 1, c), so a score that broadcasts (the flows, the SRE
-classifier) computes each x's share of the network once, on B rows rather than B·K.
+classifier) computes each x's share of the network once, on B rows rather than B·K. With
+``pairwise=True`` the call gets the minibatch itself and returns all B×B scores, from which each
+row's K are gathered: the path of a separable critic, whose B×B scores cost 2B network rows.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def atom_indices(batch_size: int, num_atoms: int, generator: torch.Generator | N
 
 
 def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x: Tensor, num_atoms: int,
-                     generator: torch.Generator | None = None, *, broadcast: bool = False) -> Tensor:
+                     generator: torch.Generator | None = None, *, broadcast: bool = False,
+                     pairwise: bool = False) -> Tensor:
     """Per-pair K-class contrastive loss (B,).
 
     Args:
@@ -56,6 +59,8 @@ def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x
         generator: draws the contrasting atoms.
         broadcast: call f once on θ (B, K, d) and x (B, 1, c) instead, for an f that broadcasts
             its batch shapes and returns (B, K): the same loss, without B·K copies of x.
+        pairwise: call f once on θ (B, d) and x (B, c) instead, for an f that returns (B, B) with
+            [i, j] = f(θ_j, x_i): the same loss, from B² scores whatever K.
 
     Example:
         >>> f = lambda t, x: -(t - x).pow(2).sum(-1)
@@ -63,10 +68,17 @@ def contrastive_loss(score: Callable[[Tensor, Tensor], Tensor], theta: Tensor, x
         tensor([1.3863, 1.3863, 1.3863, 1.3863])
         >>> contrastive_loss(f, torch.zeros(4, 1), torch.zeros(4, 1), num_atoms=4, broadcast=True)
         tensor([1.3863, 1.3863, 1.3863, 1.3863])
+        >>> g = lambda t, x: -(t[None, :, 0] - x[:, None, 0]) ** 2
+        >>> contrastive_loss(g, torch.zeros(4, 1), torch.zeros(4, 1), num_atoms=4, pairwise=True)
+        tensor([1.3863, 1.3863, 1.3863, 1.3863])
     """
+    if broadcast and pairwise:
+        raise ValueError("broadcast and pairwise are two ways to call the score; choose one")
     batch = len(theta)
     idx = atom_indices(batch, num_atoms, generator).to(theta.device)  # (B, K)
-    if broadcast:
+    if pairwise:
+        scores = score(theta, x).gather(1, idx)
+    elif broadcast:
         scores = score(theta[idx], x[:, None])
     else:
         scores = score(theta[idx.reshape(-1)], x.repeat_interleave(num_atoms, 0)).view(batch, num_atoms)

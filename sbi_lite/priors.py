@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent
 
+from sbi_lite.devices import seeded_rng
+
 __all__ = ["Prior", "BoxUniform", "AffineBoxUniform", "TorchPrior", "as_prior"]
 
 Shape = int | Sequence[int] | torch.Size
@@ -213,8 +215,8 @@ class TorchPrior(Prior):
     def _sample(self, shape, generator):
         if generator is None:
             return self.distribution.sample(shape)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        with seeded_rng(seed, self.mean.device):  # the distribution draws on its own device's RNG
             return self.distribution.sample(shape)
 
     def support_contains(self, theta):

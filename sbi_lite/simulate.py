@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from sbi_lite.checks import progress_enabled
+from sbi_lite.devices import seeded_rng
 from sbi_lite.seeding import Seed, seed_sequence
 from sbi_lite.simulate_backends import (
     ChunkResult, choose_backend, is_int, pickled, resolve_n_jobs, run_processes, run_serial,
@@ -134,8 +135,7 @@ class _Runner:
         with _GLOBAL_RNG_LOCK:
             np_state = np.random.get_state()
             try:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(int(ss.generate_state(1)[0]))
+                with seeded_rng(int(ss.generate_state(1)[0])):
                     np.random.seed(ss.generate_state(1)[0])
                     return _to_numpy(self.simulator(arg))
             finally:

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from sbi_lite.devices import module_device, rng_devices
+from sbi_lite.devices import module_device, seeded_rng
 from sbi_lite.seeding import Seed, spawn_int
 
 __all__ = ["TrainConfig", "History", "adam", "train"]
@@ -194,8 +194,7 @@ def train(
     history = History()
     t0 = time.perf_counter()
     device = module_device(module)
-    with torch.random.fork_rng(**rng_devices(device)):
-        torch.manual_seed(spawn_int(seed))
+    with seeded_rng(spawn_int(seed), device):
         # index permutations on the CPU whatever the module's device: the same seed, the same split
         perm = torch.randperm(n, device="cpu")
         n_val = min(max(1, int(round(config.validation_fraction * n))), n - 1)
@@ -221,7 +220,8 @@ def train(
                 loss.backward()
                 if config.clip_grad_norm is not None:
                     nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
-                optimizer.step()
+                with torch.device(device):  # Adam's first step makes its state on the default device
+                    optimizer.step()
                 if average is not None:
                     with torch.no_grad():
                         for a, p in zip(average, params):

@@ -147,3 +147,30 @@ def test_method_loss_takes_the_fast_path_and_equals_the_plain_loss(method, estim
     assert calls[-1] == ((20, 10, D), (20, 1, C))  # the fast path: x once per row
     assert torch.allclose(fast, plain, atol=1e-5, rtol=1e-5) and torch.allclose(spied, plain, atol=1e-5, rtol=1e-5)
     assert_same_grads(grads(net, fast), grads(net, plain))
+
+
+def test_separable_critic_pairwise_path_equals_the_plain_loss():
+    """f = a(θ)ᵀb(x): its B×B matrix is f on every pair, and the method's loss (gathering each
+    row's K atoms from that matrix) equals the per-pair loss, values and gradients."""
+    prior = BoxUniform(-3 * torch.ones(D), 3 * torch.ones(D))
+    m = METHODS["sre"]
+    net = m.build(prior, C, None, seed=0, estimator_kwargs={"hidden": 16, "critic": "separable", "features": 8})
+    g = torch.Generator().manual_seed(0)
+    theta = prior.sample((20,), generator=g)
+    x = theta[:, :C] ** 2 + 0.1 * torch.randn(20, C, generator=g)
+    m.standardize(net, prior, theta, x)
+    every = net.log_ratio(theta.repeat(20, 1), x.repeat_interleave(20, 0)).view(20, 20)
+    assert torch.allclose(net.pairwise(theta, x), every, atol=1e-5)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        fast = m.loss(net, prior, round_index=1, num_atoms=10)(theta, x)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        plain = contrastive_loss(net.log_ratio, theta, x, 10)
+    assert fast.std() > 0.1  # not a constant that would match any path
+    assert torch.allclose(fast, plain, atol=1e-5, rtol=1e-5)
+    assert_same_grads(grads(net, fast), grads(net, plain))
+    with pytest.raises(ValueError, match="choose one"):
+        contrastive_loss(net.pairwise, theta, x, 10, broadcast=True, pairwise=True)
+    with pytest.raises(ValueError, match="critic must be one of"):
+        RatioEstimator(D, C, critic="bilinear")

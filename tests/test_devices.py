@@ -81,6 +81,24 @@ def test_train_ignores_the_global_default_device():
         assert_same(s2[k], s1[k])
 
 
+def test_no_entry_point_seeds_every_device(monkeypatch):
+    """``torch.manual_seed`` seeds the CPU and every CUDA device, and ``fork_rng(devices=[])``
+    restores only the CPU: a CPU run that called it would move the caller's CUDA stream (seen on
+    a GPU: a CPU ``train`` changed ``torch.cuda.get_rng_state()``). Seeding goes through
+    ``sbi_lite.devices.seeded_rng``, which seeds only the devices it restores."""
+    def refuse(*args):
+        raise AssertionError("a global seed of every device")
+
+    monkeypatch.setattr(torch, "manual_seed", refuse)
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", refuse)
+    post = infer(lambda t: t + 0.3 * torch.randn(t.shape), PRIOR, X0, method="sre",  # no rng: seeded globals
+                 estimator_kwargs=SMALL_NET["sre"], **TINY)
+    assert post.sample(4, seed=0).shape == (4, 2)
+    normal = TorchPrior(torch.distributions.Normal(torch.zeros(2), torch.ones(2)))
+    assert normal.sample((3,), generator=torch.Generator().manual_seed(0)).shape == (3, 2)
+    assert build("maf", 2, 2, seed=0).input_dim == 2
+
+
 @pytest.mark.parametrize("method", ["snpe", pytest.param("sre", marks=pytest.mark.slow),
                                     pytest.param("snl", marks=pytest.mark.slow)])
 def test_infer_sample_and_log_prob_ignore_the_global_default_device(method):

@@ -40,6 +40,8 @@ class Counting:
     (dict(estimator="aem", leakage_free=True), ValueError, r"estimator='aem' has none"),
     (dict(estimator_kwargs=dict(hiden=8)), ValueError, r"estimator_kwargs=\{'hiden': 8\} do not fit the 'nsf'.*hiden"),
     (dict(method="sre", estimator_kwargs=dict(width=8)), ValueError, r"do not fit the 'classifier'.*width"),
+    (dict(method="sre", estimator_kwargs=dict(critic="bilinear")), ValueError,
+     r"critic must be one of \('joint', 'separable'\), got 'bilinear'"),
     (dict(progress="yes"), TypeError, r"progress must be True or False, got 'yes'"),
     (dict(retrain_from_scratch=1), TypeError, r"retrain_from_scratch must be True or False, got 1"),
     (dict(seed=-1), ValueError, r"seed must be non-negative, got -1"),

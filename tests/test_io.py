@@ -24,10 +24,11 @@ TINY = {
     "aem": dict(hidden=16, context_vector=4, components=3, energy_hidden=16, eval_samples=50, sir_proposals=20),
     "diffusion": dict(hidden=16, num_blocks=1, rtol=1e-3, atol=1e-3),
     "sre": dict(hidden=16, num_blocks=1),
+    "separable": dict(hidden=16, num_blocks=1, critic="separable", features=8),
 }
 
 CASES = ([("snpe", e) for e in ("maf", "nsf", "nsf_ar", "box_nsf", "aem", "diffusion")]
-         + [("snl", e) for e in ("maf", "nsf", "nsf_ar")] + [("sre", None)])  # SNL + AEM is refused
+         + [("snl", e) for e in ("maf", "nsf", "nsf_ar")] + [("sre", None), ("sre", "separable")])  # SNL + AEM is refused
 
 
 def linear_gaussian(theta, rng):
@@ -37,7 +38,7 @@ def linear_gaussian(theta, rng):
 def tiny_infer(method, estimator, rounds=1, simulations=200):
     box = estimator == "box_nsf"
     kwargs = TINY["nsf" if box else estimator or "sre"]
-    return infer(linear_gaussian, PRIOR, X0, method=method, estimator=None if box else estimator,
+    return infer(linear_gaussian, PRIOR, X0, method=method, estimator=None if box or method == "sre" else estimator,
                  leakage_free=box, rounds=rounds, simulations_per_round=simulations, seed=0, progress=False, chains=4,
                  estimator_kwargs=kwargs, train_config=TrainConfig(max_epochs=2))
 

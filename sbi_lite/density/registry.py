@@ -12,13 +12,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
-import torch
-
 from sbi_lite.density.aem import AEM
 from sbi_lite.density.base import ConditionalDensityEstimator
 from sbi_lite.density.ensemble import Ensemble
 from sbi_lite.density.score import ScoreEstimator
 from sbi_lite.density.zoo import build_maf, build_nsf
+from sbi_lite.devices import seeded_rng
 
 __all__ = ["REGISTRY", "build", "register"]
 
@@ -51,6 +50,5 @@ def build(name: str, input_dim: int, context_dim: int, *, seed: int = 0,
         raise ValueError(f"unknown density estimator {name!r}; choose one of {sorted(REGISTRY)}")
     if input_dim < 1 or context_dim < 1:
         raise ValueError(f"input_dim and context_dim must be >= 1; got {input_dim}, {context_dim}")
-    with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left untouched
-        torch.manual_seed(seed)
+    with seeded_rng(seed):  # the caller's global RNGs are left untouched
         return REGISTRY[name](input_dim, context_dim, seed=seed, **hyperparameters)

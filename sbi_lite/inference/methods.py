@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from sbi_lite.density import build
+from sbi_lite.devices import seeded_rng
 from sbi_lite.losses import contrastive_loss
 from sbi_lite.posterior import NetworkPotential
 from sbi_lite.priors import Prior
@@ -55,8 +56,7 @@ def build_network(spec: dict[str, Any], seed: int = 0, device: torch.device | st
         if spec["method"] != "sre":
             net = build(spec["estimator"], spec["input_dim"], spec["context_dim"], seed=seed, **kwargs)
         else:
-            with torch.random.fork_rng(devices=[]):  # the initial weights follow the seed, not the global RNG
-                torch.manual_seed(seed)
+            with seeded_rng(seed):  # the initial weights follow the seed, not the global RNG
                 net = RatioEstimator(spec["input_dim"], spec["context_dim"], **kwargs)
     return net.to(device)
 
@@ -117,6 +117,9 @@ class Method:
                 return net.log_prob(theta, x) - prior.log_prob(theta)
             # the flows: each x's share of the network once, not K times
             broadcast = getattr(getattr(net, "capabilities", None), "broadcast", False)
+        elif net.critic == "separable":  # all B×B scores from 2B network rows
+            return lambda theta, x: contrastive_loss(net.pairwise, theta, x, min(num_atoms, len(theta)),
+                                                     pairwise=True)
         else:
             score, broadcast = net.log_ratio, True
         return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)), broadcast=broadcast)
