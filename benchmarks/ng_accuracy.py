@@ -147,7 +147,7 @@ def _commit() -> str:
     """The code a run measured (runs made before this field existed have none)."""
     import subprocess
 
-    out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    out = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
 
 

@@ -84,7 +84,7 @@ def seeded_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
     """A scope in which the CPU's global RNG (and ``device``'s, for a CUDA device) starts from
     ``seed``; on exit both are as they were. ``torch.manual_seed`` would also seed every CUDA
     device, whose RNGs ``fork_rng(devices=[])`` does not restore: a CPU run would then change the
-    caller's CUDA stream.
+    caller's CUDA stream. Other accelerators' RNGs (MPS) are neither seeded nor read.
 
     Example:
         >>> before = torch.get_rng_state()

@@ -44,23 +44,28 @@ class RatioEstimator(nn.Module):
             raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
         if features is not None and critic != "separable":
             raise ValueError(f"features={features!r} applies to critic='separable' only; critic={critic!r}")
+        features = 64 if features is None else features
+        if isinstance(features, bool) or not isinstance(features, int) or features < 1:
+            raise ValueError(f"features must be a positive int, got {features!r}")
         self.theta_dim, self.x_dim, self.critic = theta_dim, x_dim, critic
         self.theta_norm, self.x_norm = Standardize(theta_dim), Standardize(x_dim)
         if critic == "joint":
             self.net = ResidualNet(theta_dim + x_dim, 1, 0, hidden, num_blocks)
         else:
-            self.theta_net = ResidualNet(theta_dim, features or 64, 0, hidden, num_blocks)
-            self.x_net = ResidualNet(x_dim, features or 64, 0, hidden, num_blocks)
+            self.theta_net = ResidualNet(theta_dim, features, 0, hidden, num_blocks)
+            self.x_net = ResidualNet(x_dim, features, 0, hidden, num_blocks)
 
     def fit_standardization(self, theta: Tensor, x: Tensor) -> None:
         self.theta_norm.fit(theta)
         self.x_norm.fit(x)
 
+    def _standardized(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.theta_norm(theta)[0], self.x_norm(x)[0]
+
     def log_ratio(self, theta: Tensor, x: Tensor) -> Tensor:
         """(B, d), (B, c) -> (B,); or any batch shapes that broadcast, e.g. θ (B, K, d) against
         x (B, 1, c) -> (B, K), where each x's share of the first layer is computed once."""
-        t, _ = self.theta_norm(theta)
-        z, _ = self.x_norm(x)
+        t, z = self._standardized(theta, x)
         if self.critic == "separable":
             return (self.theta_net(t) * self.x_net(z)).sum(-1)
         return self.net([t, z])[..., 0]
@@ -69,8 +74,7 @@ class RatioEstimator(nn.Module):
         """(B, d), (B, c) -> (B, B) with entry [i, j] = f(θ_j, x_i), in one batched call (the
         separable critic: B rows through each net and one matrix product)."""
         if self.critic == "separable":
-            t, _ = self.theta_norm(theta)
-            z, _ = self.x_norm(x)
+            t, z = self._standardized(theta, x)
             return self.x_net(z) @ self.theta_net(t).T
         b = len(theta)
         return self.log_ratio(theta.repeat(b, 1), x.repeat_interleave(b, 0)).view(b, b)

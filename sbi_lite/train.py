@@ -220,7 +220,7 @@ def train(
                 loss.backward()
                 if config.clip_grad_norm is not None:
                     nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
-                with torch.device(device):  # Adam's first step makes its state on the default device
+                with torch.device("cpu"):  # where Adam keeps `step`, whatever the global default device
                     optimizer.step()
                 if average is not None:
                     with torch.no_grad():

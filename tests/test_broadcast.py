@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from sbi_lite import BoxUniform
+from sbi_lite.devices import seeded_rng
 from sbi_lite.inference.methods import METHODS
 from sbi_lite.losses import atom_indices, contrastive_loss
 from sbi_lite.nn import MADE, ResidualNet
@@ -161,11 +162,18 @@ def test_separable_critic_pairwise_path_equals_the_plain_loss():
     m.standardize(net, prior, theta, x)
     every = net.log_ratio(theta.repeat(20, 1), x.repeat_interleave(20, 0)).view(20, 20)
     assert torch.allclose(net.pairwise(theta, x), every, atol=1e-5)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
+    calls = []
+
+    def pairwise_spy(t, xx, original=net.pairwise):
+        calls.append((tuple(t.shape), tuple(xx.shape)))
+        return original(t, xx)
+
+    net.pairwise = pairwise_spy  # the method's loss takes the B×B path: one call on the minibatch itself
+    with seeded_rng(1):
         fast = m.loss(net, prior, round_index=1, num_atoms=10)(theta, x)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
+    del net.pairwise
+    assert calls == [((20, D), (20, C))]
+    with seeded_rng(1):
         plain = contrastive_loss(net.log_ratio, theta, x, 10)
     assert fast.std() > 0.1  # not a constant that would match any path
     assert torch.allclose(fast, plain, atol=1e-5, rtol=1e-5)

@@ -75,8 +75,8 @@ def test_gaussian_linear_c2st(method, rounds):
                  seed=0, progress=False)
     samples = post.sample(2000, seed=1)
     score = c2st(samples, analytic_posterior(x0, 2000), seed=0)
-    # measured: snpe 0.503 (3 rounds; 0.523 preset="paper"), sre 0.536 (0.497 with critic="separable"),
-    # snl 0.502
+    # measured at bc14c31: snpe 0.503 (3 rounds), sre 0.536 (0.497 with critic="separable");
+    # earlier: snl 0.502, snpe 0.523 with preset="paper"
     print(f"{method}: C2ST {score:.3f}")
     assert score <= C2ST_BAR
     assert len(post.history) == rounds and (post.history["simulations"] == 1000).all()

@@ -28,7 +28,8 @@ TINY = {
 }
 
 CASES = ([("snpe", e) for e in ("maf", "nsf", "nsf_ar", "box_nsf", "aem", "diffusion")]
-         + [("snl", e) for e in ("maf", "nsf", "nsf_ar")] + [("sre", None), ("sre", "separable")])  # SNL + AEM is refused
+         + [("snl", e) for e in ("maf", "nsf", "nsf_ar")]  # SNL + AEM is refused
+         + [("sre", None), ("sre", "separable")])
 
 
 def linear_gaussian(theta, rng):
@@ -38,7 +39,8 @@ def linear_gaussian(theta, rng):
 def tiny_infer(method, estimator, rounds=1, simulations=200):
     box = estimator == "box_nsf"
     kwargs = TINY["nsf" if box else estimator or "sre"]
-    return infer(linear_gaussian, PRIOR, X0, method=method, estimator=None if box or method == "sre" else estimator,
+    estimator = None if box or method == "sre" else estimator  # SRE's "separable" names kwargs, not an estimator
+    return infer(linear_gaussian, PRIOR, X0, method=method, estimator=estimator,
                  leakage_free=box, rounds=rounds, simulations_per_round=simulations, seed=0, progress=False, chains=4,
                  estimator_kwargs=kwargs, train_config=TrainConfig(max_epochs=2))
 
