@@ -39,20 +39,23 @@ CRITICS = {"joint": dict(critic="joint"), "separable": dict(critic="separable"),
            "separable_wide": dict(critic="separable", hidden=128, features=128)}
 
 
+def _shift(theta: np.ndarray) -> np.ndarray:
+    """θ (n, 2) -> (−|θ1 + θ2|, θ2 − θ1)/√2 (n, 2): where θ moves the moon."""
+    return np.stack([-np.abs(theta[:, 0] + theta[:, 1]), theta[:, 1] - theta[:, 0]], 1) / np.sqrt(2)
+
+
 def simulate(theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two moons: θ (n, 2) -> x (n, 2)."""
     theta = np.atleast_2d(theta)
     a = rng.uniform(-np.pi / 2, np.pi / 2, len(theta))
     r = 0.1 + 0.01 * rng.standard_normal(len(theta))
-    shift = np.stack([-np.abs(theta[:, 0] + theta[:, 1]), theta[:, 1] - theta[:, 0]], 1) / np.sqrt(2)
-    return np.stack([r * np.cos(a) + 0.25, r * np.sin(a)], 1) + shift
+    return np.stack([r * np.cos(a) + 0.25, r * np.sin(a)], 1) + _shift(theta)
 
 
 def log_likelihood(theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     """log p(x|θ) for θ (n, 2) and one x (2,): q = x − shift(θ) − (0.25, 0) = r (cos a, sin a),
     so p = N(|q|; 0.1, 0.01²) / (π |q|) where q's first coordinate is positive, else 0."""
-    shift = np.stack([-np.abs(theta[:, 0] + theta[:, 1]), theta[:, 1] - theta[:, 0]], 1) / np.sqrt(2)
-    q = x - shift - np.array([0.25, 0.0])
+    q = x - _shift(theta) - np.array([0.25, 0.0])
     r = np.hypot(q[:, 0], q[:, 1])
     out = -0.5 * ((r - 0.1) / 0.01) ** 2 - np.log(0.01 * np.sqrt(2 * np.pi)) - np.log(np.pi * r)
     return np.where(q[:, 0] > 0, out, -np.inf)

@@ -71,14 +71,6 @@ def draw_device(generator: torch.Generator | None, target: torch.device | str) -
     return generator.device if generator is not None else torch.device(target)
 
 
-def _rng_devices(device: torch.device) -> dict[str, Any]:
-    """``torch.random.fork_rng`` arguments that save and restore the RNG of ``device`` besides
-    the CPU's (for a CUDA module, training draws from the CUDA RNG too)."""
-    if device.type == "cuda":
-        return {"devices": [device], "device_type": "cuda"}
-    return {"devices": []}
-
-
 @contextmanager
 def seeded_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
     """A scope in which the CPU's global RNG (and ``device``'s, for a CUDA device) starts from
@@ -95,10 +87,10 @@ def seeded_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
         >>> bool(torch.equal(a, b)), bool(torch.equal(before, torch.get_rng_state()))
         (True, True)
     """
-    device = torch.device(device)
-    with torch.random.fork_rng(**_rng_devices(device)):
+    cuda = torch.device(device).type == "cuda"  # a CUDA module's training draws from its RNG too
+    with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda"):
         torch.default_generator.manual_seed(seed)
-        if device.type == "cuda":
+        if cuda:
             with torch.cuda.device(device):
                 torch.cuda.manual_seed(seed)
         yield

@@ -116,13 +116,12 @@ class Method:
             def score(theta, x):
                 return net.log_prob(theta, x) - prior.log_prob(theta)
             # the flows: each x's share of the network once, not K times
-            broadcast = getattr(getattr(net, "capabilities", None), "broadcast", False)
+            call = {"broadcast": getattr(getattr(net, "capabilities", None), "broadcast", False)}
         elif net.critic == "separable":  # all B×B scores from 2B network rows
-            return lambda theta, x: contrastive_loss(net.pairwise, theta, x, min(num_atoms, len(theta)),
-                                                     pairwise=True)
+            score, call = net.pairwise, {"pairwise": True}
         else:
-            score, broadcast = net.log_ratio, True
-        return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)), broadcast=broadcast)
+            score, call = net.log_ratio, {"broadcast": True}
+        return lambda theta, x: contrastive_loss(score, theta, x, min(num_atoms, len(theta)), **call)
 
     @staticmethod
     def contrastive(net: nn.Module) -> bool:
