@@ -29,42 +29,48 @@ RUNS = HERE / "results" / "ng_accuracy"
 OBSERVATIONS = HERE / "reference" / "ng_observations.npz"
 ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
 
-# ours: keyword arguments of sbi_lite.infer; sbi: (class name, constructor and train arguments)
+# ours: keyword arguments of sbi_lite.infer; sbi: (class name, constructor and train arguments).
+# The SNPE-C configurations measured while 1e-3 was the default truncation tail (snpe_causes.md
+# rows 4-16) name it, so that a rerun reproduces the runs stored under their names.
 OURS = {
     "ours_snpe": dict(method="snpe"),
     # the default until a569064 (the paper's training settings): its runs, stored before the change
-    "ours_snpe_b100": dict(method="snpe", train_config=TrainConfig()),
+    "ours_snpe_b100": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig()),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
     "ours_snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10, proposal="posterior"),
     "ours_snpe_nsf_k10": dict(method="snpe", estimator="nsf", num_atoms=10, proposal="posterior"),
     "ours_snpe_nsfbox_k10": dict(method="snpe", leakage_free=True, num_atoms=10, proposal="posterior"),
-    "ours_snpe_maf_trunc": dict(method="snpe", estimator="maf", proposal="truncated"),
-    "ours_snpe_nsf_trunc": dict(method="snpe", estimator="nsf", proposal="truncated"),
-    "ours_snpe_nsfbox_trunc": dict(method="snpe", leakage_free=True, proposal="truncated"),
-    "ours_snpe_nsf_trunc_b200": dict(method="snpe", estimator="nsf", proposal="truncated",
+    "ours_snpe_maf_trunc": dict(method="snpe", truncation_tail=1e-3, estimator="maf", proposal="truncated"),
+    "ours_snpe_nsf_trunc": dict(method="snpe", truncation_tail=1e-3, estimator="nsf", proposal="truncated"),
+    "ours_snpe_nsfbox_trunc": dict(method="snpe", truncation_tail=1e-3, leakage_free=True, proposal="truncated"),
+    "ours_snpe_nsf_trunc_b200": dict(method="snpe", truncation_tail=1e-3, estimator="nsf", proposal="truncated",
                                      train_config=TrainConfig(batch_size=200)),
-    "ours_snpe_ensemble": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
-                               proposal="truncated"),
-    "ours_snpe_lrdecay": dict(method="snpe", train_config=TrainConfig(lr_decays=2)),
-    "ours_snpe_b200": dict(method="snpe", train_config=TrainConfig(batch_size=200)),
-    "ours_snpe_ensemble_fast": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2),
+    "ours_snpe_ensemble": dict(method="snpe", truncation_tail=1e-3, estimator="ensemble",
+                               estimator_kwargs=dict(members=2), proposal="truncated"),
+    "ours_snpe_lrdecay": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig(lr_decays=2)),
+    "ours_snpe_b200": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig(batch_size=200)),
+    "ours_snpe_ensemble_fast": dict(method="snpe", truncation_tail=1e-3, estimator="ensemble",
+                                    estimator_kwargs=dict(members=2),
                                     train_config=TrainConfig(batch_size=200, learning_rate=1e-3)),
-    "ours_snpe_scratch": dict(method="snpe", retrain_from_scratch=True),
+    "ours_snpe_scratch": dict(method="snpe", truncation_tail=1e-3, retrain_from_scratch=True),
     # the default's training with early stopping's patience doubled (snpe_causes.md row 13)
-    "ours_snpe_patience40": dict(method="snpe", train_config=TrainConfig(batch_size=200, learning_rate=1e-3,
-                                                                         patience=40)),
+    "ours_snpe_patience40": dict(method="snpe", truncation_tail=1e-3,
+                                 train_config=TrainConfig(batch_size=200, learning_rate=1e-3, patience=40)),
     # the default NSF widened, hidden 64 -> 96 (230k parameters against 112k; snpe_causes.md row 15)
-    "ours_snpe_h96": dict(method="snpe", estimator_kwargs=dict(hidden=96)),
+    "ours_snpe_h96": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=96)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
     # the separable critic a(θ)ᵀb(x): a step's B×B scores from 2B network rows (issue 9)
     "ours_sre_sep": dict(method="sre", estimator_kwargs=dict(critic="separable")),
     # the default on x extended by its pairwise products (8 -> 44 numbers; snpe_causes.md row 16)
-    "ours_snpe_quadx": dict(method="snpe"),
+    "ours_snpe_quadx": dict(method="snpe", truncation_tail=1e-3),
+    # the default until snpe_causes.md row 17 (proposals cut to q's 99.9% region): its runs, stored
+    # as ours_snpe before the change
+    "ours_snpe_tail001": dict(method="snpe", truncation_tail=1e-3),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
     # sbi's 77.7k), for the size-matched comparisons of benchmarks/vs_sbi.py
-    "ours_snpe_sbisize": dict(method="snpe", estimator_kwargs=dict(hidden=50, bins=10)),
+    "ours_snpe_sbisize": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=50, bins=10)),
     "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
 SBI = {

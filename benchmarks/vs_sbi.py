@@ -32,7 +32,8 @@ from ng_accuracy import HERE, load_runs, run_cells  # noqa: E402
 COMPARISONS = {
     "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals, maximum "
              "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
-    "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k)"),
+    "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
+                   "99.9% region (the default when it ran)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k)"),
     "snl_sized": ("ours_snl_sbisize", "sbi_nle", "our NSF at sbi's size (87k vs 78k)"),
     "sre": ("ours_sre", "sbi_nre_c", "same classifier (11k), K = 100 vs sbi's NRE-C defaults"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 from typing import Callable
 
@@ -55,6 +56,7 @@ def infer(
     stop_when_converged: bool | float = False,
     device: str | torch.device = "cpu",
     retrain_from_scratch: bool = False,
+    truncation_tail: float | None = None,
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -131,6 +133,14 @@ def infer(
         retrain_from_scratch: rounds 2 onwards train a freshly initialised network (round 1's
             pre-processing, new weights) on all rounds' pairs, instead of going on from the last
             round's weights; a warm-started network that under-fits stays where it is.
+        truncation_tail: with ``proposal="truncated"``, how much of q(θ|x0) the proposal may cut:
+            the prior restricted to q's highest-density region holding 1 − tail of its mass and
+            to the box of q's [tail, 1 − tail] quantiles, widened by a tenth of its width on each
+            side (the box cuts a little more: for a 5-D Gaussian q at 1e-2, 97% of q's mass is
+            kept). None: 1e-2 where q's log-density is exact (chosen by C2ST on the Nonlinear
+            Gaussian, benchmarks/results/snpe_causes.md row 17), 1e-3 for the box alone (AEM,
+            diffusion). A smaller tail keeps more of the posterior's tails in the proposal; a
+            larger one spends the simulations closer to x0.
 
     Before round 1 every argument is checked, the estimator is built, and the simulator is
     called on one prior draw to check x0's length: a mistake costs seconds, not a round.
@@ -238,6 +248,16 @@ def infer(
     if sample_with == "mcmc" and capabilities is not None and capabilities.log_prob == "ode":
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
+    if truncation_tail is not None:
+        if isinstance(truncation_tail, bool) or not isinstance(truncation_tail, numbers.Real) \
+                or not 0 < truncation_tail < 0.5:
+            raise ValueError(f"truncation_tail must be a number in (0, 0.5) or None, got {truncation_tail!r}")
+        truncation_tail = float(truncation_tail)
+        if method != "snpe":
+            raise ValueError(f"truncation_tail applies to method='snpe' only, got method={method!r}")
+        if proposal != "truncated":
+            raise ValueError(f"truncation_tail applies to proposal='truncated' only; this run's proposal is "
+                             f"{proposal!r} (preset {preset!r})")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config,
                       train_defaults=train_defaults, n_jobs=n_jobs,
@@ -245,7 +265,7 @@ def infer(
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
                       stop_when_converged=stop_when_converged, device=str(device),
-                      retrain_from_scratch=retrain_from_scratch)
+                      retrain_from_scratch=retrain_from_scratch, truncation_tail=truncation_tail)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 

@@ -70,6 +70,7 @@ class RoundConfig:
     stop_when_converged: bool | float = False
     device: str = "cpu"  # where the network trains and is evaluated; everything else stays on the CPU
     retrain_from_scratch: bool = False  # later rounds train a freshly initialised network on all pairs
+    truncation_tail: float | None = None  # q's mass a truncated proposal may cut (None: truncated_prior's default)
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -90,7 +91,7 @@ class RoundConfig:
         keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
                 "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         # settings added since checkpoints were first written enter only when set, so those still resume
-        later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch",) if getattr(self, k)}
+        later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail") if getattr(self, k)}
         return {**{k: repr(getattr(self, k)) for k in keep}, **later}
 
 
@@ -207,7 +208,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             truncation = posterior.sample(10_000, seed=s_prop)
             # the highest-density cut needs log q at many candidates: only where log q is exact and cheap
             log_q = posterior._potential if method.contrastive(net) else None
-            propose, draws = truncated_prior(prior, truncation, gen, log_q=log_q), truncation[:CHANGE_DRAWS]
+            propose, draws = (truncated_prior(prior, truncation, gen, log_q=log_q, tail=cfg.truncation_tail),
+                               truncation[:CHANGE_DRAWS])
         else:
             def propose(m, _p=posterior, _s=s_prop):
                 return _p.sample(m, seed=_s + m)

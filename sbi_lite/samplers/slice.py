@@ -26,6 +26,7 @@ import warnings
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sbi_lite.samplers.health import ChainHealth, chain_health
@@ -227,8 +228,11 @@ class SliceSampler:
             x[rows, j] = torch.where(found, cand[rows, first], xj)
             log_p.copy_(torch.where(found, lp[rows, first], log_p))
             if tuning:  # the bracket the accepted point was drawn from (as sbi's tuning)
-                total.index_add_(0, j, torch.where(found, torch.stack(spans, 1)[rows, first], 0))
-                count.index_add_(0, j, found.to(dt))
+                # sums over one-hot rows, not index_add_: CUDA adds those atomically in no fixed
+                # order, so the widths, and every draw after them, would vary from run to run
+                hot = F.one_hot(j, d).bool() & found[:, None]
+                total += torch.where(hot, torch.stack(spans, 1)[rows, first][:, None], 0).sum(0)
+                count += hot.sum(0)
             stepping = stepping & opn.any(1)
             finished = found | collapsed
             # the next coordinate, and the next sweep

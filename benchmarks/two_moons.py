@@ -1,4 +1,5 @@
-"""SRE's critics on a second task, whose likelihood is not Gaussian: two moons.
+"""Defaults checked on a second task, whose likelihood is not Gaussian: two moons. SRE's critics,
+and SNPE-C's truncation tail.
 
 The separable critic f(θ, x) = a(θ)ᵀb(x) beat SRE's default joint classifier on the Nonlinear
 Gaussian (results/ng_accuracy.md), whose likelihood is an exponential family in x: log p(x|θ) is
@@ -10,12 +11,14 @@ bimodal crescent. The likelihood is exact in polar coordinates, so each observat
 is drawn from the posterior on a 1,001² grid over the prior's box (uniform within the chosen cell);
 against exact rejection sampling from the prior (10,000 draws, or all of 4,210 accepted) their
 C2ST is 0.494–0.504 on the five observations. The separable critic came out less accurate here
-(results/sre_critic.md), so the joint classifier stays SRE's default.
+(results/two_moons.md), so the joint classifier stays SRE's default. SNPE-C's truncated
+proposals were narrowed from q's 99.9% region to its 99% region on the Nonlinear Gaussian
+(results/snpe_causes.md row 17); ``snpe`` against ``snpe_tail001`` checks that change here.
 
-Run (one torch thread per run, critics alternating): ``.venv/bin/python benchmarks/sre_critic.py
---obs 0 1 2 3 4 --seeds 0 --jobs 2``; each run is one JSON in results/sre_critic/ (runs already
-there are skipped) and results/sre_critic.md is rewritten from all of them (``--summarize`` only
-rewrites it).
+Run (one torch thread per run, configurations alternating): ``.venv/bin/python
+benchmarks/two_moons.py --configs joint separable --obs 0 1 2 3 4 --seeds 0 --jobs 2``; each run is
+one JSON in results/two_moons/ (runs already there are skipped) and results/two_moons.md is
+rewritten from all of them (``--summarize`` only rewrites it).
 """
 
 from __future__ import annotations
@@ -32,11 +35,16 @@ import pandas as pd
 from _markdown import to_markdown
 
 HERE = Path(__file__).parent
-RUNS = HERE / "results" / "sre_critic"
+RUNS = HERE / "results" / "two_moons"
 ROUNDS, SIMULATIONS, FINAL_DRAWS, GRID = 5, 1000, 10_000, 1001
-# name -> SRE's estimator_kwargs
-CRITICS = {"joint": dict(critic="joint"), "separable": dict(critic="separable"),
-           "separable_wide": dict(critic="separable", hidden=128, features=128)}
+# name -> infer's keyword arguments
+CONFIGS = {"joint": dict(method="sre", estimator_kwargs=dict(critic="joint")),
+           "separable": dict(method="sre", estimator_kwargs=dict(critic="separable")),
+           "separable_wide": dict(method="sre", estimator_kwargs=dict(critic="separable", hidden=128, features=128)),
+           "snpe": dict(method="snpe"),
+           "snpe_tail001": dict(method="snpe", truncation_tail=1e-3)}
+# a configuration -> the one it is compared with, cell by cell
+PEERS = {"separable": "joint", "separable_wide": "joint", "snpe": "snpe_tail001"}
 
 
 def _shift(theta: np.ndarray) -> np.ndarray:
@@ -76,7 +84,7 @@ def observation(k: int) -> tuple[np.ndarray, np.ndarray]:
     return x0, grid[cells] + rng.uniform(-0.5, 0.5, (FINAL_DRAWS, 2)) * (edges[1] - edges[0])
 
 
-def run_one(critic: str, k: int, seed: int) -> Path:
+def run_one(config: str, k: int, seed: int) -> Path:
     import torch
 
     from sbi_lite import BoxUniform, infer
@@ -85,17 +93,16 @@ def run_one(critic: str, k: int, seed: int) -> Path:
     torch.set_num_threads(1)
     x0, reference = observation(k)
     wall, cpu = time.perf_counter(), time.process_time()
-    post = infer(simulate, BoxUniform(-torch.ones(2), torch.ones(2)), x0, method="sre", rounds=ROUNDS,
-                 simulations_per_round=SIMULATIONS, seed=seed, progress=False,
-                 estimator_kwargs=CRITICS[critic])
+    post = infer(simulate, BoxUniform(-torch.ones(2), torch.ones(2)), x0, rounds=ROUNDS,
+                 simulations_per_round=SIMULATIONS, seed=seed, progress=False, **CONFIGS[config])
     samples = post.sample(FINAL_DRAWS, seed=seed + 1000)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     score = c2st(samples, torch.as_tensor(reference, dtype=torch.float32), seed=seed)
-    row = {"critic": critic, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu}
+    row = {"config": config, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu}
     RUNS.mkdir(parents=True, exist_ok=True)
-    out = RUNS / f"{critic}_obs{k}_seed{seed}.json"
+    out = RUNS / f"{config}_obs{k}_seed{seed}.json"
     out.write_text(json.dumps(row))
-    print(f"{critic} obs {k} seed {seed}: C2ST {score:.3f}, {cpu:.0f} s CPU", flush=True)
+    print(f"{config} obs {k} seed {seed}: C2ST {score:.3f}, {cpu:.0f} s CPU", flush=True)
     return out
 
 
@@ -103,41 +110,44 @@ def summarize() -> str:
     runs = pd.DataFrame([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))])
     if runs.empty:
         return "no runs yet"
-    wide = runs.pivot_table(index=["observation", "seed"], columns="critic", values=["c2st", "seconds_cpu"])
-    wide.columns = [f"{value} {critic}" for value, critic in wide.columns]
+    wide = runs.pivot_table(index=["observation", "seed"], columns="config", values=["c2st", "seconds_cpu"])
+    wide.columns = [f"{value} {config}" for value, config in wide.columns]
     wide = wide.reset_index()
     seconds = [c for c in wide if c.startswith("seconds")]
     wide[seconds] = wide[seconds].round().astype("Int64")
     lines = []
-    for critic in sorted(set(runs.critic) - {"joint"}):
-        both = wide.dropna(subset=[f"c2st {critic}", "c2st joint"])
-        delta = both[f"c2st {critic}"] - both["c2st joint"]
-        kwargs = CRITICS.get(critic, "no longer in CRITICS")
-        lines.append(f"- {critic} ({kwargs}) against joint, {len(both)} paired cells: median C2ST "
-                     f"{both[f'c2st {critic}'].median():.3f} against {both['c2st joint'].median():.3f}, median "
+    for config, peer in PEERS.items():
+        if f"c2st {config}" not in wide or f"c2st {peer}" not in wide:
+            continue
+        both = wide.dropna(subset=[f"c2st {config}", f"c2st {peer}"])
+        if both.empty:
+            continue
+        delta = both[f"c2st {config}"] - both[f"c2st {peer}"]
+        lines.append(f"- {config} ({CONFIGS[config]}) against {peer}, {len(both)} paired cells: median C2ST "
+                     f"{both[f'c2st {config}'].median():.3f} against {both[f'c2st {peer}'].median():.3f}, median "
                      f"paired difference {delta.median():+.3f}, better in {int((delta < 0).sum())} of {len(both)}; "
-                     f"median CPU {both[f'seconds_cpu {critic}'].median():.0f} s against "
-                     f"{both['seconds_cpu joint'].median():.0f} s.")
-    text = ("# SRE's critics on two moons (5 rounds × 1,000 simulations, K = 100)\n\n"
-            "Command: `.venv/bin/python benchmarks/sre_critic.py --critics <names> --obs 0 1 2 3 4 "
+                     f"median CPU {both[f'seconds_cpu {config}'].median():.0f} s against "
+                     f"{both[f'seconds_cpu {peer}'].median():.0f} s.")
+    text = ("# SRE's critics and SNPE-C's truncation on two moons (5 rounds × 1,000 simulations; SRE: K = 100)\n\n"
+            "Command: `.venv/bin/python benchmarks/two_moons.py --configs <names> --obs 0 1 2 3 4 "
             "--seeds 0`. "
             "C2ST of 10,000 final draws against 10,000 grid-posterior draws (0.5 = indistinguishable); "
             "CPU seconds per run (inference and final draws), one torch thread, on a 2-core machine "
             "shared with other benchmark runs.\n\n" + "\n".join(lines) + "\n\n" + to_markdown(wide, ",.3f") + "\n")
-    (HERE / "results" / "sre_critic.md").write_text(text)
+    (HERE / "results" / "two_moons.md").write_text(text)
     return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--critics", nargs="+", default=["joint", "separable"], choices=list(CRITICS))
+    parser.add_argument("--configs", nargs="+", default=["joint", "separable"], choices=list(CONFIGS))
     parser.add_argument("--obs", nargs="+", type=int, default=list(range(5)))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--summarize", action="store_true")
     args = parser.parse_args()
     if not args.summarize:
-        cells = [(c, k, s) for s in args.seeds for k in args.obs for c in args.critics
+        cells = [(c, k, s) for s in args.seeds for k in args.obs for c in args.configs
                  if not (RUNS / f"{c}_obs{k}_seed{s}.json").exists()]
         with ProcessPoolExecutor(args.jobs) as pool:
             for future in as_completed([pool.submit(run_one, *cell) for cell in cells]):
