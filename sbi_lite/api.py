@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import numbers
 import os
 from typing import Callable
 
@@ -248,11 +247,8 @@ def infer(
     if sample_with == "mcmc" and capabilities is not None and capabilities.log_prob == "ode":
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
+    truncation_tail = check_positive("truncation_tail", truncation_tail, allow_none=True, below=0.5)
     if truncation_tail is not None:
-        if isinstance(truncation_tail, bool) or not isinstance(truncation_tail, numbers.Real) \
-                or not 0 < truncation_tail < 0.5:
-            raise ValueError(f"truncation_tail must be a number in (0, 0.5) or None, got {truncation_tail!r}")
-        truncation_tail = float(truncation_tail)
         if method != "snpe":
             raise ValueError(f"truncation_tail applies to method='snpe' only, got method={method!r}")
         if proposal != "truncated":

@@ -39,12 +39,19 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
-def check_positive(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """``value`` as a float > 0 (or None where allowed)."""
+def check_positive(name: str, value: Any, *, allow_none: bool = False, below: float | None = None) -> float | None:
+    """``value`` as a float > 0, and < ``below`` where given (or None where allowed).
+
+    Example:
+        >>> check_positive("truncation_tail", 0.01, below=0.5)
+        0.01
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 or value != value:
-        raise ValueError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0
+            or (below is not None and not value < below)):
+        bound = "> 0" if below is None else f"in (0, {below})"
+        raise ValueError(f"{name} must be a number {bound}{' or None' if allow_none else ''}, got {value!r}")
     return float(value)
 
 
