@@ -68,6 +68,13 @@ OURS = {
     "ours_snpe_tail001": dict(method="snpe", truncation_tail=1e-3),
     # the proposals cut further, to about 88% of a 5-D Gaussian q's mass (snpe_causes.md row 18)
     "ours_snpe_tail03": dict(method="snpe", truncation_tail=0.03),
+    # an ensemble of two NSFs at the default's settings (snpe_causes.md row 19)
+    "ours_snpe_ens2": dict(method="snpe", estimator="ensemble", estimator_kwargs=dict(members=2)),
+    # the default with the box-supported NSF, and with the MAF (snpe_causes.md row 20; issue 9 target 4)
+    "ours_snpe_box": dict(method="snpe", leakage_free=True),
+    "ours_snpe_maf": dict(method="snpe", estimator="maf"),
+    # the default NSF deepened, 5 -> 8 transforms (snpe_causes.md row 21)
+    "ours_snpe_t8": dict(method="snpe", estimator_kwargs=dict(num_transforms=8)),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
