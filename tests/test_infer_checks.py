@@ -151,6 +151,8 @@ def test_an_atypical_x0_is_warned_about_after_round_one():
     (dict(preset="paper"), 100, 5e-4),                  # the paper's
     (dict(method="sre", num_atoms=10), 100, 5e-4),
     (dict(estimator="maf"), 100, 5e-4),                 # measured for the NSF only
+    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, hidden=8, num_transforms=1)), 200, 1e-3),
+    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, member="maf", hidden=8)), 100, 5e-4),
     (dict(train_config=TrainConfig(batch_size=50), num_atoms=10), 50, 5e-4),  # an explicit config wins
 ])
 def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(monkeypatch, kwargs, batch, lr):

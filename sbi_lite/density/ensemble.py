@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from sbi_lite.density.base import ConditionalDensityEstimator, as_context_batch
 
-__all__ = ["Ensemble"]
+__all__ = ["DEFAULT_MEMBER", "Ensemble"]
+
+DEFAULT_MEMBER = "nsf"
 
 
 class _Broadcast:
@@ -47,7 +49,7 @@ class Ensemble(ConditionalDensityEstimator):
         (torch.Size([4]), torch.Size([5, 2]))
     """
 
-    def __init__(self, input_dim: int, context_dim: int, *, members: int = 2, member: str = "nsf", seed: int = 0,
+    def __init__(self, input_dim: int, context_dim: int, *, members: int = 2, member: str = DEFAULT_MEMBER, seed: int = 0,
                  **hyperparameters):
         super().__init__()
         from sbi_lite.density.registry import REGISTRY, build

@@ -30,6 +30,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 # preset -> (method, estimator) -> the TrainConfig fields that differ from the paper's, used when
 # train_config is None; only where measured, every other pair trains with the paper's settings.
+# An ensemble is looked up by its members' estimator (``infer`` does that).
 # SNPE-C's NSF: minibatches of 200 at twice the learning rate; a step on 200 rows costs about what
 # one on 100 does, so as accurate in 0.45x the CPU (snpe_causes.md row 10, results/train_step.md)
 TRAINING: dict[str, dict[tuple[str, str | None], dict[str, Any]]] = {
