@@ -49,8 +49,8 @@ class Ensemble(ConditionalDensityEstimator):
         (torch.Size([4]), torch.Size([5, 2]))
     """
 
-    def __init__(self, input_dim: int, context_dim: int, *, members: int = 2, member: str = DEFAULT_MEMBER, seed: int = 0,
-                 **hyperparameters):
+    def __init__(self, input_dim: int, context_dim: int, *, members: int = 2, member: str = DEFAULT_MEMBER,
+                 seed: int = 0, **hyperparameters):
         super().__init__()
         from sbi_lite.density.registry import REGISTRY, build
 
