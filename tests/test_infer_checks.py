@@ -59,6 +59,11 @@ class Counting:
     (dict(seed=-1), ValueError, r"seed must be non-negative, got -1"),
     (dict(seed=1.5), TypeError, r"seed must be an int"),
     (dict(train_config=dict(max_epochs=2)), TypeError, r"train_config must be a TrainConfig"),
+    (dict(estimator_kwargs=[("hidden", 8)]), TypeError, r"estimator_kwargs must be a dict or None, got list"),
+    (dict(estimator="ensemble", estimator_kwargs=dict(member=["nsf"])), ValueError,
+     r"estimator_kwargs\['member'\] must be one of .* got \['nsf'\]"),
+    (dict(estimator="ensemble", estimator_kwargs=dict(member="ensemble")), ValueError,
+     r"estimator_kwargs\['member'\] must be one of .* got 'ensemble'"),
 ])
 def test_bad_arguments_cost_no_simulation(kwargs, error, match):
     sim = Counting()

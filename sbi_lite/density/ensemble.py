@@ -56,7 +56,7 @@ class Ensemble(ConditionalDensityEstimator):
 
         if not isinstance(members, int) or isinstance(members, bool) or members < 2:
             raise ValueError(f"members must be an integer >= 2, got members={members!r}")
-        if member not in REGISTRY or member == "ensemble":
+        if not isinstance(member, str) or member not in REGISTRY or member == "ensemble":
             raise ValueError(f"member must name a registered estimator other than 'ensemble', got member={member!r}")
         self.input_dim, self.context_dim = input_dim, context_dim
         self.members = nn.ModuleList(build(member, input_dim, context_dim, seed=seed + e, **hyperparameters)
