@@ -11,7 +11,6 @@ import torch
 
 from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
-from sbi_lite.density.ensemble import DEFAULT_MEMBER
 from sbi_lite.devices import check_device
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
 from sbi_lite.inference.presets import PRESETS, preset_training, resolve_preset
@@ -179,15 +178,7 @@ def infer(
         check_choice("estimator", estimator, sorted(REGISTRY))
     if estimator_kwargs is not None and not isinstance(estimator_kwargs, dict):
         raise TypeError(f"estimator_kwargs must be a dict or None, got {type(estimator_kwargs).__name__}")
-    trained_as = estimator
-    if estimator == "ensemble":
-        # an ensemble trains as its members would: an ensemble of two NSFs with the paper's 100 at 5e-4
-        # took 1.9x the CPU it took with the NSF's 200 at 1e-3, and was less accurate (C2ST 0.800
-        # against 0.780, observation 1; snpe_causes.md row 19)
-        members = [name for name in sorted(REGISTRY) if name != "ensemble"]
-        trained_as = check_choice("estimator_kwargs['member']", (estimator_kwargs or {}).get("member", DEFAULT_MEMBER),
-                                  members)
-    train_defaults = preset_training(preset, method, trained_as)
+    train_defaults = preset_training(preset, method, estimator, estimator_kwargs)
     prior = as_prior(prior)
     x0 = _as_observation(x0)
     flags = (("progress", progress), ("vectorized", vectorized), ("retrain_from_scratch", retrain_from_scratch))

@@ -13,11 +13,24 @@ import math
 import torch
 from torch import Tensor, nn
 
+from sbi_lite.checks import check_choice
 from sbi_lite.density.base import ConditionalDensityEstimator, as_context_batch
 
-__all__ = ["DEFAULT_MEMBER", "Ensemble"]
+__all__ = ["DEFAULT_MEMBER", "Ensemble", "check_member"]
 
 DEFAULT_MEMBER = "nsf"
+
+
+def check_member(member: object, name: str = "member") -> str:
+    """``member`` if an ensemble can hold it: a registered estimator other than "ensemble".
+
+    Example:
+        >>> check_member("maf")
+        'maf'
+    """
+    from sbi_lite.density.registry import REGISTRY
+
+    return check_choice(name, member, [n for n in sorted(REGISTRY) if n != "ensemble"])
 
 
 class _Broadcast:
@@ -52,12 +65,11 @@ class Ensemble(ConditionalDensityEstimator):
     def __init__(self, input_dim: int, context_dim: int, *, members: int = 2, member: str = DEFAULT_MEMBER,
                  seed: int = 0, **hyperparameters):
         super().__init__()
-        from sbi_lite.density.registry import REGISTRY, build
+        from sbi_lite.density.registry import build
 
         if not isinstance(members, int) or isinstance(members, bool) or members < 2:
             raise ValueError(f"members must be an integer >= 2, got members={members!r}")
-        if not isinstance(member, str) or member not in REGISTRY or member == "ensemble":
-            raise ValueError(f"member must name a registered estimator other than 'ensemble', got member={member!r}")
+        check_member(member)
         self.input_dim, self.context_dim = input_dim, context_dim
         self.members = nn.ModuleList(build(member, input_dim, context_dim, seed=seed + e, **hyperparameters)
                                      for e in range(members))
