@@ -1,14 +1,16 @@
 """Is ``infer(..., device="cuda")`` worth it? The three methods with their defaults on the Nonlinear
-Gaussian's own x0, a few rounds, on the GPU and on the CPU, alternated, in one process each: seconds
-per round's training (and per epoch, since epoch counts differ with float kernels), proposal
-seconds, the 10,000 final draws, and C2ST against the exact reference (the same data on both
-devices, so the two should agree within seed noise, not bitwise).
+Gaussian's own x0, a few rounds, on the GPU and on the CPU, one run each, the devices taking turns
+within each method: seconds of training (and per epoch, since epoch counts differ with float
+kernels), proposal seconds, the 10,000 final draws, and C2ST against the exact reference (the same
+data on both devices, so the two should agree within seed noise, not bitwise).
 
-    PYTHONPATH=. python benchmarks/devices.py [--methods snpe sre snl] [--rounds 2] \\
-        [--devices cuda cpu] [--cpu-threads 16] [--out benchmarks/results/devices.md]
+    PYTHONPATH=. python benchmarks/devices.py [--methods snpe sre snl] [--devices cuda cpu] \\
+        [--rounds 2] [--simulations 1000] [--cpu-threads 16 1]
 
-Needs a CUDA device for the ``cuda`` rows. Each (method, device) runs in a fresh process, so one
-device's warm-up or allocator state does not reach the other's.
+writes ``benchmarks/results/devices.md`` (``--out`` to change). Needs a CUDA device for the
+``cuda`` rows; a GPU run uses one CPU thread, a CPU run each of ``--cpu-threads`` (default: all
+cores). Each cell runs in a fresh process, so one device's warm-up or allocator state does not
+reach the other's; the GPU's own start-up (cuBLAS handles, first kernel loads) is in its round 1.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ OBSERVATIONS = ROOT / "benchmarks" / "reference" / "ng_observations.npz"
 FINAL_DRAWS = 10_000
 
 
-def run_cell(method: str, device: str, rounds: int, simulations: int, threads: int) -> dict:
-    """One run of ``infer`` with the method's defaults: a row of the table."""
+def run_cell(method: str, device: str, threads: int, rounds: int, simulations: int) -> dict[str, object]:
+    """One run of ``infer`` with the method's defaults: a row of the table (and the machine)."""
     import torch
 
     from sbi_lite import infer
@@ -55,17 +57,12 @@ def run_cell(method: str, device: str, rounds: int, simulations: int, threads: i
     t_draws = time.perf_counter() - start
     h = post.history
     return {"method": method, "device": device if device == "cuda" else f"cpu, {threads} thread(s)",
-            "rounds": rounds, "epochs": int(h.epochs.sum()), "train s": float(h.seconds_train.sum()),
+            "rounds": len(h), "epochs": int(h.epochs.sum()), "train s": float(h.seconds_train.sum()),
             "train s / epoch": float(h.seconds_train.sum() / h.epochs.sum()),
             "propose s": float(h.seconds_propose.sum()), "infer s": t_infer, "10,000 draws s": t_draws,
-            "c2st": c2st(draws.float(), torch.as_tensor(data["reference"][0], dtype=torch.float32), seed=0)}
-
-
-def machine() -> str:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
-    return f"{gpu}; {os.cpu_count()} CPU cores ({platform.machine()}); torch {torch.__version__}"
+            "c2st": c2st(draws.float(), torch.as_tensor(data["reference"][0], dtype=torch.float32), seed=0),
+            "machine": f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device'}; "
+                       f"{os.cpu_count()} CPU cores ({platform.machine()}); torch {torch.__version__}"}
 
 
 def main() -> None:
@@ -74,29 +71,32 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=["cuda", "cpu"], choices=["cuda", "cpu"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--simulations", type=int, default=1000)
-    parser.add_argument("--cpu-threads", type=int, default=os.cpu_count())
+    parser.add_argument("--cpu-threads", nargs="+", type=int, default=[os.cpu_count()])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "devices.md")
-    parser.add_argument("--cell", nargs=2, metavar=("METHOD", "DEVICE"), help=argparse.SUPPRESS)
+    parser.add_argument("--cell", nargs=3, metavar=("METHOD", "DEVICE", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.cell:  # the child process: one cell, printed as one JSON line
-        threads = 1 if args.cell[1] == "cuda" else args.cpu_threads
-        print(json.dumps(run_cell(*args.cell, args.rounds, args.simulations, threads)))
+    if args.cell:  # the child process: one cell, printed as the last line, in JSON
+        method, device, threads = args.cell
+        print(json.dumps(run_cell(method, device, int(threads), args.rounds, args.simulations)))
         return
+    command = (f"PYTHONPATH=. python benchmarks/devices.py --methods {' '.join(args.methods)} --devices "
+               f"{' '.join(args.devices)} --rounds {args.rounds} --simulations {args.simulations} --cpu-threads "
+               f"{' '.join(map(str, args.cpu_threads))}")
+    cells = [(m, d, t) for m in args.methods for d in args.devices for t in ([1] if d == "cuda" else args.cpu_threads)]
     rows = []
-    for method in args.methods:
-        for device in args.devices:
-            out = subprocess.run([sys.executable, __file__, "--cell", method, device, "--rounds", str(args.rounds),
-                                  "--simulations", str(args.simulations), "--cpu-threads", str(args.cpu_threads)],
-                                 capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(rows[-1], flush=True)
-            table = pd.DataFrame(rows)
-            args.out.write_text(
-                f"# sbi_lite on the GPU and on the CPU\n\nCommand: `PYTHONPATH=. python benchmarks/devices.py "
-                f"--methods {' '.join(args.methods)} --devices {' '.join(args.devices)} --rounds {args.rounds} "
-                f"--simulations {args.simulations} --cpu-threads {args.cpu_threads}`. Machine: {machine()}. "
-                f"Nonlinear Gaussian, observation 0, each method's defaults, seed 0; the GPU runs use one CPU "
-                f"thread. Seconds are wall-clock.\n\n{to_markdown(table)}\n")
+    for method, device, threads in cells:
+        out = subprocess.run([sys.executable, __file__, "--cell", method, device, str(threads), "--rounds",
+                              str(args.rounds), "--simulations", str(args.simulations)],
+                             stdout=subprocess.PIPE, text=True, check=True)  # a failing cell's traceback shows
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+        table = pd.DataFrame(rows)
+        args.out.write_text(
+            f"# sbi_lite on the GPU and on the CPU\n\nCommand: `{command}`. Machine: {table.pop('machine').iloc[0]}. "
+            f"Nonlinear Gaussian, observation 0, each method's defaults, seed 0, one run per row. Seconds are "
+            f"wall-clock; a GPU run's round 1 includes the GPU's start-up, and round r fits r × "
+            f"{args.simulations:,} pairs, so 'train s / epoch' averages epochs of different sizes.\n\n"
+            f"{to_markdown(table)}\n")
 
 
 if __name__ == "__main__":
