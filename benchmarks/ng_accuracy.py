@@ -133,7 +133,7 @@ def _run_ours(name: str, x0: np.ndarray, seed: int):
     return samples, extra
 
 
-def _run_sbi(name: str, x0: np.ndarray, seed: int):
+def _run_sbi(name: str, x0: np.ndarray, seed: int, label: str = ""):
     import torch
     from sbi import inference
     from sbi.utils import BoxUniform
@@ -146,9 +146,10 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int):
     prior = BoxUniform(-3 * torch.ones(5), 3 * torch.ones(5))
     x0_t = torch.as_tensor(x0, dtype=torch.float32)
     method = getattr(inference, cls)(prior=prior, show_progress_bars=False, **init)
-    proposal, epochs = prior, []
+    proposal, epochs, cpu = prior, [], []
     mcmc = dict(mcmc_method="slice_np_vectorized", mcmc_parameters=dict(num_chains=100, thin=10, warmup_steps=200))
-    for _ in range(ROUNDS):
+    for r in range(1, ROUNDS + 1):
+        start = time.process_time()
         theta = prior.sample((SIMULATIONS,)) if proposal is prior else proposal.sample(
             (SIMULATIONS,), show_progress_bars=False)
         x = torch.as_tensor(ng.simulate(theta.numpy(), rng), dtype=torch.float32)
@@ -160,8 +161,12 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int):
             posterior = method.build_posterior(estimator, **mcmc)
         epochs.append(int(method.summary["epochs_trained"][-1]))
         proposal = posterior.set_default_x(x0_t)
+        cpu.append(round(time.process_time() - start, 1))
+        # a run of sbi's NLE can take hours here: say how far it got, round by round
+        print(f"{label}: round {r} trained {epochs[-1]} epochs, {cpu[-1]:.0f} CPU-s with its proposal draws "
+              f"({sum(cpu):.0f} so far)", flush=True)
     samples = proposal.sample((FINAL_DRAWS,), show_progress_bars=False)
-    return samples, {"epochs": epochs}
+    return samples, {"epochs": epochs, "seconds_cpu_by_round": cpu}
 
 
 def _commit() -> str:
@@ -180,7 +185,8 @@ def run_one(name: str, k: int, seed: int) -> Path:
     torch.set_num_threads(1)
     x0, reference = _observation(k)
     wall, cpu = time.perf_counter(), time.process_time()
-    samples, extra = (_run_sbi if name in SBI else _run_ours)(name, x0, seed)
+    samples, extra = _run_sbi(name, x0, seed, f"{name} obs {k} seed {seed}") if name in SBI else \
+        _run_ours(name, x0, seed)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     score = c2st(torch.as_tensor(np.asarray(samples), dtype=torch.float32), torch.as_tensor(reference), seed=seed)
     row = {"config": name, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
