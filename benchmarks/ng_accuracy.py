@@ -142,6 +142,7 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int, label: str = ""):
 
     cls, init, train_kwargs = SBI[name]
     torch.manual_seed(seed)  # sbi draws from the global RNGs; each run has its own process
+    np.random.seed(seed)  # sbi's vectorized slice sampler draws from numpy's global RNG, not torch's
     rng = np.random.default_rng(seed)
     prior = BoxUniform(-3 * torch.ones(5), 3 * torch.ones(5))
     x0_t = torch.as_tensor(x0, dtype=torch.float32)
