@@ -88,10 +88,17 @@ OURS = {
     "ours_snpe_sbisize": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=50, bins=10)),
     "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
+# sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
+# which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
+# draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,
+# 200 sweeps discarded (MCMCPosteriorParameters), which the configs without it use.
+LONG_MCMC = dict(mcmc_method="slice_np_vectorized", mcmc_parameters=dict(num_chains=100, thin=10, warmup_steps=200))
+# sbi: (class name, constructor arguments, train arguments, build_posterior arguments)
 SBI = {
-    "sbi_npe_c": ("NPE_C", dict(density_estimator="nsf"), dict(num_atoms=10)),
-    "sbi_nle": ("NLE", dict(density_estimator="nsf"), {}),
-    "sbi_nre_c": ("NRE_C", {}, {}),
+    "sbi_npe_c": ("NPE_C", dict(density_estimator="nsf"), dict(num_atoms=10), {}),
+    "sbi_nle": ("NLE", dict(density_estimator="nsf"), {}, {}),
+    "sbi_nre_c": ("NRE_C", {}, {}, LONG_MCMC),
+    "sbi_nre_c_defaults": ("NRE_C", {}, {}, {}),
 }
 
 
@@ -140,7 +147,7 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int, label: str = ""):
 
     from simulators import nonlinear_gaussian as ng
 
-    cls, init, train_kwargs = SBI[name]
+    cls, init, train_kwargs, posterior_kwargs = SBI[name]
     torch.manual_seed(seed)  # sbi draws from the global RNGs; each run has its own process
     np.random.seed(seed)  # sbi's vectorized slice sampler draws from numpy's global RNG, not torch's
     rng = np.random.default_rng(seed)
@@ -148,7 +155,6 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int, label: str = ""):
     x0_t = torch.as_tensor(x0, dtype=torch.float32)
     method = getattr(inference, cls)(prior=prior, show_progress_bars=False, **init)
     proposal, epochs, cpu = prior, [], []
-    mcmc = dict(mcmc_method="slice_np_vectorized", mcmc_parameters=dict(num_chains=100, thin=10, warmup_steps=200))
     for r in range(1, ROUNDS + 1):
         start = time.process_time()
         theta = prior.sample((SIMULATIONS,)) if proposal is prior else proposal.sample(
@@ -156,14 +162,13 @@ def _run_sbi(name: str, x0: np.ndarray, seed: int, label: str = ""):
         x = torch.as_tensor(ng.simulate(theta.numpy(), rng), dtype=torch.float32)
         if cls == "NPE_C":
             estimator = method.append_simulations(theta, x, proposal=proposal).train(**train_kwargs)
-            posterior = method.build_posterior(estimator)
         else:
             estimator = method.append_simulations(theta, x).train(**train_kwargs)
-            posterior = method.build_posterior(estimator, **mcmc)
+        posterior = method.build_posterior(estimator, **posterior_kwargs)
         epochs.append(int(method.summary["epochs_trained"][-1]))
         proposal = posterior.set_default_x(x0_t)
         cpu.append(round(time.process_time() - start, 1))
-        # a run of sbi's NLE can take hours here: say how far it got, round by round
+        # a run of sbi's can take an hour or more here: say how far it got, round by round
         print(f"{label}: round {r} trained {epochs[-1]} epochs, {cpu[-1]:.0f} CPU-s with its proposal draws "
               f"({sum(cpu):.0f} so far)", flush=True)
     samples = proposal.sample((FINAL_DRAWS,), show_progress_bars=False)

@@ -29,19 +29,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _markdown import to_markdown  # noqa: E402
 from ng_accuracy import HERE, load_runs, run_cells  # noqa: E402
 
+# how sbi_nre_c's stored runs sampled (ng_accuracy.LONG_MCMC): not sbi's default
+LONG = "its slice sampler at 100 chains, thin 10 and 2,000 warm-up sweeps a call (sbi's default: 20, 1, 200)"
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
     "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals, maximum "
              "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
                    "99.9% region (the default when it ran)"),
-    "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k)"),
+    "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k), each slice sampler at its "
+            "defaults (sbi: 20 chains, thin 1, 200 warm-up sweeps)"),
     "snl_sized": ("ours_snl_sbisize", "sbi_nle", "our NSF at sbi's size (87k vs 78k)"),
-    "sre": ("ours_sre", "sbi_nre_c", "same classifier (11k), K = 100 vs sbi's NRE-C defaults"),
-    "sre_k50": ("ours_sre_k50", "sbi_nre_c", "same classifier (11k), K = 50 (half the pairs per step) vs sbi's "
-                "NRE-C defaults"),
-    "sre_sep": ("ours_sre_sep", "sbi_nre_c", "our separable critic a(θ)ᵀb(x) (28k), K = 100 vs sbi's NRE-C "
-                "defaults"),
+    "sre": ("ours_sre", "sbi_nre_c", f"same classifier (11k), K = 100 vs sbi's NRE-C, {LONG}"),
+    "sre_k50": ("ours_sre_k50", "sbi_nre_c", f"same classifier (11k), K = 50 (half the pairs per step) vs sbi's "
+                f"NRE-C, {LONG}"),
+    "sre_sep": ("ours_sre_sep", "sbi_nre_c", f"our separable critic a(θ)ᵀb(x) (28k), K = 100 vs sbi's NRE-C, {LONG}"),
+    "sre_sbi_defaults": ("ours_sre", "sbi_nre_c_defaults", "same classifier (11k), K = 100 vs sbi's NRE-C with every "
+                         "default, its slice sampler's too (20 chains, thin 1, 200 warm-up sweeps)"),
 }
 
 
