@@ -10,13 +10,18 @@ numpy wrapper, as its MCMCPosterior does):
 
 Each repetition runs every sampler once, in a rotating order, from the same start (prior draws)
 and with its own seed, and times it in process CPU seconds (one thread): tuning, burn-in and
-sampling included. Settings, all giving ``--draws`` draws at thin 10:
+sampling included. Settings, each giving ``--draws`` draws:
 
-- ``ours``: this tree's sampler at infer's defaults (100 chains, tune 50, burn-in 200 sweeps).
+- ``ours``: this tree's sampler at infer's defaults (100 chains, tune 50, burn-in 200 sweeps,
+  thin 10).
 - ``before``: the sampler at ``--before`` (git ref) at the same settings, for before/after.
-- ``sbi``: sbi's defaults as MCMCPosterior(method="slice_np_vectorized") runs them: 20 chains,
-  tuning 50, warmup_steps 200 at thin 10 (= 2,000 sweeps discarded), init width 0.01.
-- ``sbi matched``: sbi at our settings (100 chains, tuning 50, 200 warm-up sweeps).
+- ``sbi defaults``: sbi 0.27's defaults as MCMCPosterior(method="slice_np_vectorized") runs them
+  (MCMCPosteriorParameters): 20 chains, thin 1, warmup_steps 200 (= 200 sweeps discarded),
+  tuning 50, init width 0.01.
+- ``sbi thin 10``: the same at thin 10, where sbi counts warmup_steps in thinned steps, so 2,000
+  sweeps are discarded (what this file called sbi's defaults until sbi's default thin was checked:
+  it is 1).
+- ``sbi matched``: sbi at our settings (100 chains, thin 10, tuning 50, 200 warm-up sweeps).
 
 ESS: arviz bulk ESS of the kept draws (chains × draws per chain), the minimum over the
 parameters. The NG posterior has four modes (the signs of θ3 and θ4, which the likelihood only
@@ -110,7 +115,7 @@ def run_ours(cls, potential, init, seed, draws, **kw):
     return s.sample(draws, thin=THIN, per_chain=True).double().numpy()
 
 
-def run_sbi(potential, init, seed, draws, warmup_sweeps):
+def run_sbi(potential, init, seed, draws, warmup_sweeps, thin=THIN):
     from sbi.samplers.mcmc.slice_numpy import SliceSamplerVectorized
 
     def log_prob(params: np.ndarray) -> np.ndarray:  # what MCMCPosterior's potential wrapper does
@@ -119,12 +124,12 @@ def run_sbi(potential, init, seed, draws, warmup_sweeps):
 
     np.random.seed(seed)  # sbi's sampler draws from numpy's global stream
     c = len(init)
-    sampler = SliceSamplerVectorized(log_prob, init.double().numpy(), num_chains=c, thin=THIN, tuning=TUNE,
+    sampler = SliceSamplerVectorized(log_prob, init.double().numpy(), num_chains=c, thin=thin, tuning=TUNE,
                                      verbose=False, init_width=0.01)
     # MCMCPosterior._slice_np_mcmc: warmup_steps · thin sweeps, then ceil(draws · thin / chains)
-    kept = math.ceil(draws * THIN / c)
+    kept = math.ceil(draws * thin / c)
     samples = sampler.run(warmup_sweeps + kept)  # (C, (warmup + kept) / thin, d), thinned
-    return samples[:, warmup_sweeps // THIN:]
+    return samples[:, warmup_sweeps // thin:]
 
 
 def invariant(draws: np.ndarray, name: str) -> np.ndarray:
@@ -151,7 +156,8 @@ def crossings(draws: np.ndarray) -> float:
 def settings(draws: int, before):
     out = {
         "ours": lambda pot, init, seed: run_ours(SliceSampler, pot, init, seed, draws),
-        "sbi": lambda pot, init, seed: run_sbi(pot, init[:20], seed, draws, 200 * THIN),
+        "sbi defaults": lambda pot, init, seed: run_sbi(pot, init[:20], seed, draws, 200, thin=1),
+        "sbi thin 10": lambda pot, init, seed: run_sbi(pot, init[:20], seed, draws, 200 * THIN),
         "sbi matched": lambda pot, init, seed: run_sbi(pot, init, seed, draws, BURN),
     }
     if before is not None:
@@ -192,7 +198,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         r = row.to_dict()
         # ratio per repetition (same start, interleaved), then the median
         mine = df[(df.potential == pot) & (df.sampler == key)].set_index("rep")
-        for ref in ("sbi", "sbi matched"):
+        for ref in ("sbi defaults", "sbi thin 10", "sbi matched"):
             theirs = df[(df.potential == pot) & (df.sampler == ref)].set_index("rep")
             if len(theirs):
                 r[f"ESS/s ÷ {ref}"] = float((mine.ess_per_cpu_s / theirs.ess_per_cpu_s).median())
@@ -229,7 +235,7 @@ def main() -> None:
         "one thread; the machine's 2 cores were shared with other benchmark runs, so CPU times are noisy: "
         "every repetition runs all samplers back to back from the same start, and ratios are medians of "
         "per-repetition ratios).\n\n"
-        f"{args.draws} draws at thin 10. Medians over {args.reps} repetitions (per potential); ESS = arviz bulk ESS of the kept draws, "
+        f"{args.draws} draws, at thin 10 except 'sbi defaults' (thin 1). Medians over {args.reps} repetitions (per potential); ESS = arviz bulk ESS of the kept draws, "
         "min over parameters (NG: over θ1, θ2, |θ3|, |θ4|, θ5); cpu_s includes tuning and burn-in; calls/points: "
         "potential calls and points evaluated.\n\n" + to_markdown(table) + "\n\n## Every run\n\n" + to_markdown(df) + "\n")
 
