@@ -61,6 +61,8 @@ OURS = {
     # the default NSF widened, hidden 64 -> 96 (230k parameters against 112k; snpe_causes.md row 15)
     "ours_snpe_h96": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=96)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
+    # sbi NRE-C's own K (num_atoms=10): a tenth of the default's pairs per step
+    "ours_sre_k10": dict(method="sre", num_atoms=10),
     # the separable critic a(θ)ᵀb(x): a step's B×B scores from 2B network rows (issue 9)
     "ours_sre_sep": dict(method="sre", estimator_kwargs=dict(critic="separable")),
     # the default on x extended by its pairwise products (8 -> 44 numbers; snpe_causes.md row 16)
