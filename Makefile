@@ -20,7 +20,7 @@ $(VENV)/.bench: $(VENV)/.installed
 	touch $@
 
 bench: $(VENV)/.bench
-	$(PY) benchmarks/vs_sbi.py --compare snpe sre --obs 0 1 2 --seeds 0 1 2
+	$(PY) benchmarks/vs_sbi.py --compare snpe sre_sbi_defaults snl --obs 0 1 2 --seeds 0 1 2
 
 # the paper's experiments (benchmarks/paper_grid.py): resumable, so run it again to continue
 EXPERIMENT ?= paper
