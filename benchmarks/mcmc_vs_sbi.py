@@ -17,7 +17,8 @@ sampling included. Settings, each giving ``--draws`` draws:
 - ``before``: the sampler at ``--before`` (git ref) at the same settings, for before/after.
 - ``sbi defaults``: sbi 0.27's defaults as MCMCPosterior(method="slice_np_vectorized") runs them
   (MCMCPosteriorParameters): 20 chains, thin 1, warmup_steps 200 (= 200 sweeps discarded),
-  tuning 50, init width 0.01.
+  tuning 50, init width 0.01; its chains start from prior draws here, as every row's do, where
+  MCMCPosterior would start them by ``init_strategy="resample"``.
 - ``sbi thin 10``: the same at thin 10, where sbi counts warmup_steps in thinned steps, so 2,000
   sweeps are discarded (what this file called sbi's defaults until sbi's default thin was checked:
   it is 1).
@@ -227,7 +228,7 @@ def main() -> None:
         return
     import sbi
 
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     Path(args.out).write_text(
         "# ESS per CPU-second: our slice sampler vs sbi's SliceSamplerVectorized\n\n"
         f"`PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mcmc_vs_sbi.py {' '.join(sys.argv[1:])}` "

@@ -61,7 +61,8 @@ OURS = {
     # the default NSF widened, hidden 64 -> 96 (230k parameters against 112k; snpe_causes.md row 15)
     "ours_snpe_h96": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=96)),
     "ours_sre_k50": dict(method="sre", num_atoms=50),
-    # sbi NRE-C's own K (num_atoms=10): a tenth of the default's pairs per step
+    # K = 10: a tenth of the default's pairs per step, 1,000 (sbi NRE-C's steps score 2,200: 200 rows x its
+    # num_classes=5 joint + 6 marginal classes)
     "ours_sre_k10": dict(method="sre", num_atoms=10),
     # the separable critic a(θ)ᵀb(x): a step's B×B scores from 2B network rows (issue 9)
     "ours_sre_sep": dict(method="sre", estimator_kwargs=dict(critic="separable")),
@@ -219,7 +220,7 @@ def run_cells(configs: list[str], observations: list[int], seeds: list[int], job
 def _peer(config: str) -> str:
     """The sbi configuration a run is compared with: sbi's method of the same family."""
     family = config.split("_")[1]
-    return {"snpe": "sbi_npe_c", "snl": "sbi_nle", "sre": "sbi_nre_c"}.get(family, config)
+    return {"snpe": "sbi_npe_c", "snl": "sbi_nle", "sre": "sbi_nre_c_defaults"}.get(family, config)
 
 
 def load_runs() -> pd.DataFrame:

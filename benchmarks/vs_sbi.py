@@ -44,8 +44,8 @@ COMPARISONS = {
     "sre_k50": ("ours_sre_k50", "sbi_nre_c", f"same classifier (11k), K = 50 (half the pairs per step) vs sbi's "
                 f"NRE-C, {LONG}"),
     "sre_sep": ("ours_sre_sep", "sbi_nre_c", f"our separable critic a(θ)ᵀb(x) (28k), K = 100 vs sbi's NRE-C, {LONG}"),
-    "sre_k10_sbi_defaults": ("ours_sre_k10", "sbi_nre_c_defaults", "same classifier (11k), K = 10 as sbi's NRE-C "
-                             "uses, vs sbi's NRE-C with every default"),
+    "sre_k10_sbi_defaults": ("ours_sre_k10", "sbi_nre_c_defaults", "same classifier (11k), K = 10 (1,000 pairs a "
+                             "step; sbi's NRE-C: 2,200) vs sbi's NRE-C with every default"),
     "sre_sep_sbi_defaults": ("ours_sre_sep", "sbi_nre_c_defaults", "our separable critic a(θ)ᵀb(x) (28k), K = 100 vs "
                              "sbi's NRE-C with every default"),
     "sre_sbi_defaults": ("ours_sre", "sbi_nre_c_defaults", "same classifier (11k), K = 100 vs sbi's NRE-C with every "
