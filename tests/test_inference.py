@@ -264,6 +264,7 @@ def test_truncation_tail_reaches_the_proposal_and_the_checkpoint_fingerprint(mon
                   train_config=TrainConfig(max_epochs=3), truncation_tail=tail)
     # None: truncated_prior's own default, 1e-2 given log q (pinned above), so log q must come too
     assert seen == [(None, True), (0.05, True)]
-    # checkpoints written before the option existed still resume; a tail set enters the fingerprint
+    # the configuration's own fingerprint holds a tail only where one is set; the round loop adds the
+    # tail in effect to truncated runs' (test_checkpoint.py)
     assert "truncation_tail" not in rounds.RoundConfig().fingerprint()
     assert rounds.RoundConfig(truncation_tail=0.05).fingerprint()["truncation_tail"] == "0.05"

@@ -46,7 +46,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume a run whose configuration changed, naming every changed setting."""
-    changed = [f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(stored) | set(current))
+    def value(settings: dict[str, Any], k: str) -> str:
+        return repr(settings[k]) if k in settings else "not recorded"
+
+    changed = [f"{k}: {value(stored, k)} -> {value(current, k)}" for k in sorted(set(stored) | set(current))
                if stored.get(k) != current.get(k)]
     if changed:
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "

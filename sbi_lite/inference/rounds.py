@@ -25,7 +25,7 @@ from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
-from sbi_lite.inference.truncation import truncated_prior
+from sbi_lite.inference.truncation import tail_in_effect, truncated_prior
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler
@@ -70,7 +70,7 @@ class RoundConfig:
     stop_when_converged: bool | float = False
     device: str = "cpu"  # where the network trains and is evaluated; everything else stays on the CPU
     retrain_from_scratch: bool = False  # later rounds train a freshly initialised network on all pairs
-    truncation_tail: float | None = None  # q's mass a truncated proposal may cut (None: truncated_prior's default)
+    truncation_tail: float | None = None  # q's mass a truncated proposal may cut (None: truncation.DEFAULT_TAIL)
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -166,14 +166,17 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     fingerprint = {"method": method.name, "seed": repr(int(seed)) if fixed_seed else "fresh", "x0": repr(x0.tolist()),
                    "prior": repr(prior), "initial": repr(None if initial is None else len(initial[0])),
                    **cfg.fingerprint()}
-    if saved is not None:
-        check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
     seeds = np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 2, np.uint32)
     held_out_seed = int(np.random.SeedSequence(root).generate_state(4 * cfg.rounds + 3, np.uint32)[-1])
     gen = torch.Generator(device="cpu").manual_seed(int(seeds[-1]))  # proposals are drawn on the CPU
     # every mistake that can be found before round 1 is found now: the estimator's hyperparameters,
     # and the simulator's output size on one prior draw
     net = _build(method, prior, x0, cfg, int(seeds[3]))
+    truncated = method.direct and cfg.proposal == "truncated"
+    if truncated:  # the tail in effect, so that a run written under another default of it is not resumed
+        fingerprint["truncation_tail"] = repr(tail_in_effect(cfg.truncation_tail, method.contrastive(net)))
+    if saved is not None:
+        check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
     _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
@@ -189,7 +192,6 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
     train_cfg = cfg.train or replace(method.train_config(net), **cfg.train_defaults)
-    truncated = method.direct and cfg.proposal == "truncated"
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
     state = {"root": root, "fingerprint": fingerprint, "round": start, "store": store.state(), "rows": rows,

@@ -12,7 +12,23 @@ from sbi_lite.diagnostics.testset import sample_truncated_prior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import rejection_sample
 
-__all__ = ["truncated_prior"]
+__all__ = ["truncated_prior", "tail_in_effect", "DEFAULT_TAIL"]
+
+# q's mass a truncated proposal may cut when none is given: 1e-2 with the highest-density cut
+# (chosen by C2ST, benchmarks/results/snpe_causes.md row 17), 1e-3 for the box alone (unmeasured at 1e-2)
+DEFAULT_TAIL = {"highest_density": 1e-2, "box": 1e-3}
+
+
+def tail_in_effect(tail: float | None, highest_density: bool) -> float:
+    """``tail``, or with None the default for a cut with (``highest_density``) or without log q.
+
+    Example:
+        >>> tail_in_effect(None, True), tail_in_effect(None, False), tail_in_effect(0.05, True)
+        (0.01, 0.001, 0.05)
+    """
+    if tail is not None:
+        return tail
+    return DEFAULT_TAIL["highest_density" if highest_density else "box"]
 
 
 def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator, *,
@@ -29,12 +45,10 @@ def truncated_prior(prior: Prior, posterior_draws: Tensor, gen: torch.Generator,
     rounds' pairs learns the posterior inside it (truncated sequential NPE, Deistler et al. 2022):
     no atomic correction is needed.
 
-    ``tail`` None: 1e-2 with ``log_q`` (chosen by C2ST, benchmarks/results/snpe_causes.md row 17;
-    with the box, which cuts a little more, about 97% of a 5-D Gaussian q's mass is kept), 1e-3
-    for the box alone (unmeasured at 1e-2).
+    ``tail`` None: ``DEFAULT_TAIL``, 1e-2 with ``log_q`` (with the box, which cuts a little more,
+    about 97% of a 5-D Gaussian q's mass is kept), 1e-3 for the box alone.
     """
-    if tail is None:
-        tail = 1e-3 if log_q is None else 1e-2
+    tail = tail_in_effect(tail, log_q is not None)
     box = truncation_box(posterior_draws, prior=prior, tail=tail, widen=margin)
     with torch.no_grad():
         level = None if log_q is None else log_q(posterior_draws).quantile(tail)
