@@ -262,8 +262,8 @@ def test_truncation_tail_reaches_the_proposal_and_the_checkpoint_fingerprint(mon
         with pytest.raises(Built):
             infer(linear_gaussian, prior, [0.5, -0.5], rounds=2, simulations_per_round=200, seed=0, progress=False,
                   train_config=TrainConfig(max_epochs=3), truncation_tail=tail)
-    # None: truncated_prior's own default, 1e-2 given log q (pinned above), so log q must come too
-    assert seen == [(None, True), (0.05, True)]
+    # None: the default with the highest-density cut, so log q must come too
+    assert seen == [(0.01, True), (0.05, True)]
     # the configuration's own fingerprint holds a tail only where one is set; the round loop adds the
     # tail in effect to truncated runs' (test_checkpoint.py)
     assert "truncation_tail" not in rounds.RoundConfig().fingerprint()

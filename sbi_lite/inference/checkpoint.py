@@ -44,13 +44,16 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
     return state
 
 
-def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume a run whose configuration changed, naming every changed setting."""
+def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: dict[str, Any], *,
+                      hints: dict[str, str] | None = None) -> None:
+    """Refuse to resume a run whose configuration changed, naming every changed setting; ``hints``
+    (setting -> sentence) adds a sentence for each changed setting the checkpoint did not record."""
     def value(settings: dict[str, Any], k: str) -> str:
         return repr(settings[k]) if k in settings else "not recorded"
 
-    changed = [f"{k}: {value(stored, k)} -> {value(current, k)}" for k in sorted(set(stored) | set(current))
-               if stored.get(k) != current.get(k)]
-    if changed:
+    keys = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
+    if keys:
+        notes = "".join(f" {(hints or {})[k]}" for k in keys if k not in stored and k in (hints or {}))
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "
-                         + "; ".join(changed) + ". Resume with the same arguments, or use a new checkpoint path.")
+                         + "; ".join(f"{k}: {value(stored, k)} -> {value(current, k)}" for k in keys)
+                         + ". Resume with the same arguments, or use a new checkpoint path." + notes)

@@ -41,6 +41,9 @@ __all__ = ["RoundConfig", "RoundStore", "run_rounds"]
 # posterior draws compared between rounds (history's posterior_change; stop_when_converged): the
 # truncated prior's first 1,000 posterior draws, else the round's proposals (at least 100)
 CHANGE_DRAWS, MIN_CHANGE_DRAWS = 1000, 100
+UNRECORDED_TAIL = ("This checkpoint predates recording the truncation tail in effect: to resume it, pass "
+                   "truncation_tail= the tail it ran with (by default 1e-2 for flows, 1e-3 for AEM and diffusion; "
+                   "1e-3 for all before 2026-11-30).")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class RoundConfig:
         keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
                 "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         # settings added since checkpoints were first written enter only when set, so those still resume
+        # (the round loop adds the truncation tail in effect to a truncated run's)
         later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail") if getattr(self, k)}
         return {**{k: repr(getattr(self, k)) for k in keep}, **later}
 
@@ -173,10 +177,17 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     # and the simulator's output size on one prior draw
     net = _build(method, prior, x0, cfg, int(seeds[3]))
     truncated = method.direct and cfg.proposal == "truncated"
+    # the highest-density cut needs log q at many candidates: only where log q is exact and cheap
+    highest_density = truncated and method.contrastive(net)
+    tail = tail_in_effect(cfg.truncation_tail, highest_density) if truncated else None
     if truncated:  # the tail in effect, so that a run written under another default of it is not resumed
-        fingerprint["truncation_tail"] = repr(tail_in_effect(cfg.truncation_tail, method.contrastive(net)))
+        fingerprint["truncation_tail"] = repr(tail)
     if saved is not None:
-        check_fingerprint(checkpoint, saved["fingerprint"], fingerprint)
+        stored = dict(saved["fingerprint"])
+        if truncated and "truncation_tail" not in stored and cfg.truncation_tail is not None:
+            # written before checkpoints recorded the tail in effect: the tail the caller names vouches for it
+            stored["truncation_tail"] = fingerprint["truncation_tail"]
+        check_fingerprint(checkpoint, stored, fingerprint, hints={"truncation_tail": UNRECORDED_TAIL})
     _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
@@ -208,9 +219,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
                 return prior.sample((m,), generator=gen)
         elif truncated:
             truncation = posterior.sample(10_000, seed=s_prop)
-            # the highest-density cut needs log q at many candidates: only where log q is exact and cheap
-            log_q = posterior._potential if method.contrastive(net) else None
-            propose, draws = (truncated_prior(prior, truncation, gen, log_q=log_q, tail=cfg.truncation_tail),
+            log_q = posterior._potential if highest_density else None
+            propose, draws = (truncated_prior(prior, truncation, gen, log_q=log_q, tail=tail),
                                truncation[:CHANGE_DRAWS])
         else:
             def propose(m, _p=posterior, _s=s_prop):
