@@ -53,7 +53,8 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
 
     keys = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
     if keys:
-        notes = "".join(f" {(hints or {})[k]}" for k in keys if k not in stored and k in (hints or {}))
+        hints = hints or {}
+        notes = "".join(f" {hints[k]}" for k in keys if k not in stored and k in hints)
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "
                          + "; ".join(f"{k}: {value(stored, k)} -> {value(current, k)}" for k in keys)
                          + ". Resume with the same arguments, or use a new checkpoint path." + notes)
