@@ -90,8 +90,11 @@ OURS = {
     # round 10's 45 steps): validation, early stopping and the returned weights use the average
     "ours_snpe_ema": dict(method="snpe", train_config=TrainConfig(batch_size=200, learning_rate=1e-3, ema=0.99)),
     # the default, whose last round alone goes on from its best weights at 0.2x the learning rate at
-    # its first and second stall (LAST_ROUND_DECAYS)
+    # its first and second stall (ROUND_PATCHES)
     "ours_snpe_lastdecay": dict(method="snpe"),
+    # the default, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
+    # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
+    "ours_snpe_noprior": dict(method="snpe"),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -114,9 +117,10 @@ SBI = {
 
 
 QUADRATIC_X = {"ours_snpe_quadx"}
-# config -> lr_decays of its last round's training only; exploratory, by wrapping the round loop's
-# `train` for the run, not an option of infer
-LAST_ROUND_DECAYS = {"ours_snpe_lastdecay": 2}
+# config -> a context manager that wraps the round loop's `train` for the run; exploratory patches,
+# not options of infer
+ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: _decaying_last_round(2),
+                 "ours_snpe_noprior": lambda: _without_prior_round()}
 
 
 @contextmanager
@@ -130,6 +134,26 @@ def _decaying_last_round(decays: int):
         if len(data[0]) >= ROUNDS * SIMULATIONS:
             config = replace(config, lr_decays=decays)
         return plain(net, loss_fn, data, config=config, **kwargs)
+
+    rounds.train = train
+    try:
+        yield
+    finally:
+        rounds.train = plain
+
+
+@contextmanager
+def _without_prior_round():
+    """From round 2 on, the round loop trains (and validates) on every pair but round 1's: the store
+    puts round 1's SIMULATIONS pairs first, and the Nonlinear Gaussian never fails."""
+    from sbi_lite.inference import rounds
+
+    plain = rounds.train
+
+    def train(net, loss_fn, data, *, config, validation, **kwargs):
+        if len(data[0]) > SIMULATIONS:
+            data, validation = tuple(t[SIMULATIONS:] for t in data), validation[SIMULATIONS:]
+        return plain(net, loss_fn, data, config=config, validation=validation, **kwargs)
 
     rounds.train = train
     try:
@@ -162,7 +186,7 @@ def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
     simulator = task.simulator
     if name in QUADRATIC_X:
         simulator, x0 = _with_products(simulator), _products(x0[None])[0]
-    with _decaying_last_round(LAST_ROUND_DECAYS[name]) if name in LAST_ROUND_DECAYS else nullcontext():
+    with ROUND_PATCHES[name]() if name in ROUND_PATCHES else nullcontext():
         post = infer(simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
                      progress=False, **OURS[name])
     return post, post.sample(FINAL_DRAWS, seed=seed + 1000)
