@@ -36,6 +36,9 @@ ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
 # rows 4-16) name it, so that a rerun reproduces the runs stored under their names.
 OURS = {
     "ours_snpe": dict(method="snpe"),
+    # the default until 2026-12-01 (snpe_causes.md row 17): no prior draws in the truncated proposals
+    # (the loop below names their share, 0); its runs were stored as ours_snpe before the change
+    "ours_snpe_share0": dict(method="snpe"),
     # the default until a569064 (the paper's training settings): its runs, stored before the change
     "ours_snpe_b100": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig()),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
@@ -92,13 +95,9 @@ OURS = {
     # the default, whose last round alone goes on from its best weights at 0.2x the learning rate at
     # its first and second stall (ROUND_PATCHES)
     "ours_snpe_lastdecay": dict(method="snpe"),
-    # the default, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
+    # row 17, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
     # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
     "ours_snpe_noprior": dict(method="snpe"),
-    # row 17, whose truncated rounds draw a tenth of their proposals from the whole prior: wide pairs
-    # in every round, as round 1's turned out to matter (ours_snpe_noprior; snpe_causes.md row 26).
-    # Measured first by a patch of the round loop equal to infer(truncation_prior_share=0.1) draw for draw
-    "ours_snpe_defensive": dict(method="snpe", truncation_prior_share=0.1),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -106,6 +105,12 @@ OURS = {
     "ours_snpe_sbisize": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=50, bins=10)),
     "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
+# every truncated SNPE-C configuration measured before prior draws entered the truncated proposals
+# (snpe_causes.md rows 4-25) names their share, 0, so that a rerun reproduces its stored runs
+for _name, _kwargs in OURS.items():
+    if (_kwargs["method"] == "snpe" and _kwargs.get("proposal", "truncated") == "truncated"
+            and "preset" not in _kwargs and _name != "ours_snpe"):
+        _kwargs.setdefault("truncation_prior_share", 0.0)
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
 # draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,
