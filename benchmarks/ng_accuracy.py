@@ -98,6 +98,7 @@ OURS = {
     # row 17, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
     # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
     "ours_snpe_noprior": dict(method="snpe"),
+    "ours_snpe_defensive": dict(method="snpe", truncation_prior_share=0.1),  # the new default's runs before their move
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -109,7 +110,7 @@ OURS = {
 # (snpe_causes.md rows 4-25) names their share, 0, so that a rerun reproduces its stored runs
 for _name, _kwargs in OURS.items():
     if (_kwargs["method"] == "snpe" and _kwargs.get("proposal", "truncated") == "truncated"
-            and "preset" not in _kwargs and _name != "ours_snpe"):
+            and "preset" not in _kwargs and _name not in ("ours_snpe", "ours_snpe_defensive")):
         _kwargs.setdefault("truncation_prior_share", 0.0)
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
