@@ -36,6 +36,9 @@ ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
 # rows 4-16) name it, so that a rerun reproduces the runs stored under their names.
 OURS = {
     "ours_snpe": dict(method="snpe"),
+    # the default until 2026-12-01 (snpe_causes.md row 17): no prior draws in the truncated proposals
+    # (the loop below names their share, 0); its runs were stored as ours_snpe before the change
+    "ours_snpe_share0": dict(method="snpe"),
     # the default until a569064 (the paper's training settings): its runs, stored before the change
     "ours_snpe_b100": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig()),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
@@ -90,8 +93,12 @@ OURS = {
     # round 10's 45 steps): validation, early stopping and the returned weights use the average
     "ours_snpe_ema": dict(method="snpe", train_config=TrainConfig(batch_size=200, learning_rate=1e-3, ema=0.99)),
     # the default, whose last round alone goes on from its best weights at 0.2x the learning rate at
-    # its first and second stall (LAST_ROUND_DECAYS)
+    # its first and second stall (ROUND_PATCHES)
     "ours_snpe_lastdecay": dict(method="snpe"),
+    # row 17, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
+    # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
+    "ours_snpe_noprior": dict(method="snpe"),
+    "ours_snpe_defensive": dict(method="snpe", truncation_prior_share=0.1),  # the new default's runs before their move
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -99,6 +106,12 @@ OURS = {
     "ours_snpe_sbisize": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=50, bins=10)),
     "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
+# every truncated SNPE-C configuration measured before prior draws entered the truncated proposals
+# (snpe_causes.md rows 4-25) names their share, 0, so that a rerun reproduces its stored runs
+for _name, _kwargs in OURS.items():
+    if (_kwargs["method"] == "snpe" and _kwargs.get("proposal", "truncated") == "truncated"
+            and "preset" not in _kwargs and _name not in ("ours_snpe", "ours_snpe_defensive")):
+        _kwargs.setdefault("truncation_prior_share", 0.0)
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
 # draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,
@@ -114,9 +127,10 @@ SBI = {
 
 
 QUADRATIC_X = {"ours_snpe_quadx"}
-# config -> lr_decays of its last round's training only; exploratory, by wrapping the round loop's
-# `train` for the run, not an option of infer
-LAST_ROUND_DECAYS = {"ours_snpe_lastdecay": 2}
+# config -> a context manager that wraps the round loop's `train` for the run; exploratory patches,
+# not options of infer
+ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: _decaying_last_round(2),
+                 "ours_snpe_noprior": lambda: _without_prior_round()}
 
 
 @contextmanager
@@ -130,6 +144,26 @@ def _decaying_last_round(decays: int):
         if len(data[0]) >= ROUNDS * SIMULATIONS:
             config = replace(config, lr_decays=decays)
         return plain(net, loss_fn, data, config=config, **kwargs)
+
+    rounds.train = train
+    try:
+        yield
+    finally:
+        rounds.train = plain
+
+
+@contextmanager
+def _without_prior_round():
+    """From round 2 on, the round loop trains (and validates) on every pair but round 1's: the store
+    puts round 1's SIMULATIONS pairs first, and the Nonlinear Gaussian never fails."""
+    from sbi_lite.inference import rounds
+
+    plain = rounds.train
+
+    def train(net, loss_fn, data, *, config, validation, **kwargs):
+        if len(data[0]) > SIMULATIONS:
+            data, validation = tuple(t[SIMULATIONS:] for t in data), validation[SIMULATIONS:]
+        return plain(net, loss_fn, data, config=config, validation=validation, **kwargs)
 
     rounds.train = train
     try:
@@ -162,7 +196,7 @@ def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
     simulator = task.simulator
     if name in QUADRATIC_X:
         simulator, x0 = _with_products(simulator), _products(x0[None])[0]
-    with _decaying_last_round(LAST_ROUND_DECAYS[name]) if name in LAST_ROUND_DECAYS else nullcontext():
+    with ROUND_PATCHES[name]() if name in ROUND_PATCHES else nullcontext():
         post = infer(simulator, task.prior, x0, rounds=ROUNDS, simulations_per_round=SIMULATIONS, seed=seed,
                      progress=False, **OURS[name])
     return post, post.sample(FINAL_DRAWS, seed=seed + 1000)
