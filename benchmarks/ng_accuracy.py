@@ -36,9 +36,6 @@ ROUNDS, SIMULATIONS, FINAL_DRAWS = 10, 1000, 10_000
 # rows 4-16) name it, so that a rerun reproduces the runs stored under their names.
 OURS = {
     "ours_snpe": dict(method="snpe"),
-    # the default until 2026-12-01 (snpe_causes.md row 17): no prior draws in the truncated proposals
-    # (the loop below names their share, 0); its runs were stored as ours_snpe before the change
-    "ours_snpe_share0": dict(method="snpe"),
     # the default until a569064 (the paper's training settings): its runs, stored before the change
     "ours_snpe_b100": dict(method="snpe", truncation_tail=1e-3, train_config=TrainConfig()),
     "ours_snpe_paper": dict(method="snpe", preset="paper"),
@@ -95,10 +92,14 @@ OURS = {
     # the default, whose last round alone goes on from its best weights at 0.2x the learning rate at
     # its first and second stall (ROUND_PATCHES)
     "ours_snpe_lastdecay": dict(method="snpe"),
-    # row 17, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
+    # the default, whose rounds 2-10 train on the truncated rounds' pairs only: round 1's prior
     # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
     "ours_snpe_noprior": dict(method="snpe"),
-    "ours_snpe_defensive": dict(method="snpe", truncation_prior_share=0.1),  # the new default's runs before their move
+    # the default, whose truncated rounds draw a tenth of their proposals from the whole prior
+    # (ROUND_PATCHES): wide pairs in every round, as round 1's turned out to matter (ours_snpe_noprior;
+    # snpe_causes.md row 26). Seeds 1-3 ran through infer(truncation_prior_share=0.1) at 18be38b-5a2b5f8,
+    # equal to this patch draw for draw (checked on a 3-round run), then left out of the library: level with row 17
+    "ours_snpe_defensive": dict(method="snpe"),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
     # sbi's default estimators' sizes (NSF: 5 transforms, hidden 50, 10 bins; 78k parameters against
@@ -106,12 +107,6 @@ OURS = {
     "ours_snpe_sbisize": dict(method="snpe", truncation_tail=1e-3, estimator_kwargs=dict(hidden=50, bins=10)),
     "ours_snl_sbisize": dict(method="snl", estimator="nsf", estimator_kwargs=dict(hidden=50, bins=10)),
 }
-# every truncated SNPE-C configuration measured before prior draws entered the truncated proposals
-# (snpe_causes.md rows 4-25) names their share, 0, so that a rerun reproduces its stored runs
-for _name, _kwargs in OURS.items():
-    if (_kwargs["method"] == "snpe" and _kwargs.get("proposal", "truncated") == "truncated"
-            and "preset" not in _kwargs and _name not in ("ours_snpe", "ours_snpe_defensive")):
-        _kwargs.setdefault("truncation_prior_share", 0.0)
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
 # draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,
@@ -130,7 +125,8 @@ QUADRATIC_X = {"ours_snpe_quadx"}
 # config -> a context manager that wraps the round loop's `train` for the run; exploratory patches,
 # not options of infer
 ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: _decaying_last_round(2),
-                 "ours_snpe_noprior": lambda: _without_prior_round()}
+                 "ours_snpe_noprior": lambda: _without_prior_round(),
+                 "ours_snpe_defensive": lambda: _defensive_proposals(0.1)}
 
 
 @contextmanager
@@ -170,6 +166,35 @@ def _without_prior_round():
         yield
     finally:
         rounds.train = plain
+
+
+@contextmanager
+def _defensive_proposals(fraction: float):
+    """Every truncated proposal draws ``fraction`` of each batch from the whole prior, the rest from
+    the truncated prior, in an order shuffled by the round loop's generator. Outside the region the
+    proposal is ``fraction`` of the prior's density rather than none, so maximum likelihood still
+    learns the posterior inside it."""
+    import torch
+
+    from sbi_lite.inference import rounds
+
+    plain = rounds.truncated_prior
+
+    def truncated_prior(prior, draws, gen, **kwargs):
+        inner = plain(prior, draws, gen, **kwargs)
+
+        def propose(m: int):
+            k = round(fraction * m)
+            theta = torch.cat([prior.sample((k,), generator=gen), inner(m - k)])
+            return theta[torch.randperm(m, generator=gen)]
+
+        return propose
+
+    rounds.truncated_prior = truncated_prior
+    try:
+        yield
+    finally:
+        rounds.truncated_prior = plain
 
 
 def _products(x: np.ndarray) -> np.ndarray:

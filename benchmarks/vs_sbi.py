@@ -33,10 +33,8 @@ from ng_accuracy import HERE, load_runs, run_cells  # noqa: E402
 LONG = "its slice sampler at 100 chains, thin 10 and 2,000 warm-up sweeps a call (sbi's default: 20, 1, 200)"
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
-    "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals with a tenth "
-             "drawn from the prior, maximum likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
-    "snpe_share0": ("ours_snpe_share0", "sbi_npe_c", "the default until 2026-12-01 (snpe_causes.md row 17): our "
-                    "NSF, truncated proposals without prior draws, vs sbi's NSF"),
+    "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals, maximum "
+             "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
                    "99.9% region (the default when it ran)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k), each slice sampler at its "

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sbi_lite.checks import check_bool, check_choice, check_int, check_positive, check_share
+from sbi_lite.checks import check_bool, check_choice, check_int, check_positive
 from sbi_lite.density import REGISTRY
 from sbi_lite.devices import check_device
 from sbi_lite.inference import METHODS, RoundConfig, run_rounds
@@ -56,7 +56,6 @@ def infer(
     device: str | torch.device = "cpu",
     retrain_from_scratch: bool = False,
     truncation_tail: float | None = None,
-    truncation_prior_share: float | None = None,
 ) -> Posterior:
     """Sequential simulation-based inference of p(θ | x0).
 
@@ -141,12 +140,6 @@ def infer(
             Gaussian, benchmarks/results/snpe_causes.md row 17), 1e-3 for the box alone (AEM,
             diffusion). A smaller tail keeps more of the posterior's tails in the proposal; a
             larger one spends the simulations closer to x0.
-        truncation_prior_share: with ``proposal="truncated"``, the share of every truncated
-            round's proposals drawn from the whole prior instead, so that each round adds wide
-            pairs that hold q in place where the truncated draws never go; inside the region the
-            proposal stays a multiple of the prior, so maximum likelihood still learns the
-            posterior there. None: 0.1 where q's log-density is exact (chosen by C2ST on the
-            Nonlinear Gaussian, benchmarks/results/snpe_causes.md row 26), 0 for the box alone.
 
     Before round 1 every argument is checked, the estimator is built, and the simulator is
     called on one prior draw to check x0's length: a mistake costs seconds, not a round.
@@ -255,12 +248,11 @@ def infer(
         raise ValueError(f"sample_with='mcmc' slice-samples q(θ|x0), and estimator {estimator!r} computes its "
                          "log-density by an ODE solve (hundreds of network calls each); use 'rejection' or 'auto'")
     truncation_tail = check_positive("truncation_tail", truncation_tail, allow_none=True, below=0.5)
-    truncation_prior_share = check_share("truncation_prior_share", truncation_prior_share, allow_none=True)
-    for name, value in (("truncation_tail", truncation_tail), ("truncation_prior_share", truncation_prior_share)):
-        if value is not None and method != "snpe":
-            raise ValueError(f"{name} applies to method='snpe' only, got method={method!r}")
-        if value is not None and proposal != "truncated":
-            raise ValueError(f"{name} applies to proposal='truncated' only; this run's proposal is "
+    if truncation_tail is not None:
+        if method != "snpe":
+            raise ValueError(f"truncation_tail applies to method='snpe' only, got method={method!r}")
+        if proposal != "truncated":
+            raise ValueError(f"truncation_tail applies to proposal='truncated' only; this run's proposal is "
                              f"{proposal!r} (preset {preset!r})")
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config,
@@ -269,8 +261,7 @@ def infer(
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
                       stop_when_converged=stop_when_converged, device=str(device),
-                      retrain_from_scratch=retrain_from_scratch, truncation_tail=truncation_tail,
-                      truncation_prior_share=truncation_prior_share)
+                      retrain_from_scratch=retrain_from_scratch, truncation_tail=truncation_tail)
     return run_rounds(simulator, prior, x0, METHODS[method], cfg, seed, initial=initial, checkpoint=checkpoint)
 
 

@@ -7,7 +7,7 @@ import numbers
 import sys
 from typing import Any, Iterable
 
-__all__ = ["check_int", "check_bool", "check_choice", "check_positive", "check_share", "progress_enabled"]
+__all__ = ["check_int", "check_bool", "check_choice", "check_positive", "progress_enabled"]
 
 
 def check_int(name: str, value: Any, minimum: int | None = None) -> int:
@@ -52,20 +52,6 @@ def check_positive(name: str, value: Any, *, allow_none: bool = False, below: fl
             or (below is not None and not value < below)):
         bound = "> 0" if below is None else f"in (0, {below})"
         raise ValueError(f"{name} must be a number {bound}{' or None' if allow_none else ''}, got {value!r}")
-    return float(value)
-
-
-def check_share(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """``value`` as a float in [0, 1) (or None where allowed).
-
-    Example:
-        >>> check_share("truncation_prior_share", 0)
-        0.0
-    """
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1){' or None' if allow_none else ''}, got {value!r}")
     return float(value)
 
 

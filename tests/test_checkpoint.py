@@ -74,21 +74,6 @@ def test_a_run_written_under_another_default_truncation_tail_is_refused(tmp_path
     run(Simulator(), path, rounds=1, proposal="truncated", truncation_tail=1e-3)  # the caller vouches for its tail
 
 
-def test_a_run_written_before_prior_draws_entered_truncated_proposals_is_refused(tmp_path):
-    from sbi_lite.inference import checkpoint
-
-    path = tmp_path / "run.ckpt"
-    run(Simulator(), path, rounds=1, proposal="truncated", truncation_prior_share=0)
-    with pytest.raises(ValueError, match=r"changed: truncation_prior_share: '0.0' -> '0.1'\."):
-        run(Simulator(), path, rounds=1, proposal="truncated")
-    state = checkpoint.read_checkpoint(path)  # as written before the share in effect was recorded
-    del state["fingerprint"]["truncation_prior_share"]
-    checkpoint.write_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
-    with pytest.raises(ValueError, match=r"truncation_prior_share: not recorded -> '0.1'\..* pass truncation_prior_share=0"):
-        run(Simulator(), path, rounds=1, proposal="truncated")
-    run(Simulator(), path, rounds=1, proposal="truncated", truncation_prior_share=0)  # the caller vouches for it
-
-
 KILLABLE = r"""
 import hashlib, sys, time
 import torch

@@ -155,9 +155,8 @@ def test_truncated_prior_cuts_to_the_highest_density_region_of_each_mode():
         return torch.logsumexp(-0.5 * ((theta[:, None] - centres) / 0.25).pow(2).sum(-1), 1)
 
     draws = centres[torch.randint(2, (10_000,), generator=g)] + 0.25 * torch.randn(10_000, 2, generator=g)
-    theta = truncated_prior(prior, draws, g, log_q=log_q, prior_share=0)(4000)
+    theta = truncated_prior(prior, draws, g, log_q=log_q)(4000)
     # the box spans both modes and the gap; the highest-density cut keeps only the two discs
-    # (with no share of the proposals drawn from the whole prior: tests/test_truncation.py)
     assert float((theta[:, 0].abs() < 1).float().mean()) == 0.0
     radius = (theta[:, None] - centres).norm(dim=-1).min(1).values
     # by default the cut keeps q's 99% region: r ≤ 3.03 sd for a 2-D Gaussian (99.9%: 3.72 sd);
@@ -245,28 +244,27 @@ def test_retraining_from_scratch_starts_later_rounds_from_fresh_weights_and_roun
     assert ("retrain_from_scratch" in rounds.RoundConfig(retrain_from_scratch=retrain).fingerprint()) == retrain
 
 
-def test_truncation_tail_and_prior_share_reach_the_proposal_and_the_checkpoint_fingerprint(monkeypatch):
+def test_truncation_tail_reaches_the_proposal_and_the_checkpoint_fingerprint(monkeypatch):
     from sbi_lite.inference import rounds
 
     class Built(Exception):
         """Raised once round 2's proposal is built: nothing after it is under test."""
 
-    seen = []  # round 2's truncated proposal: its tail and prior share, and whether log q came with them
+    seen = []  # round 2's truncated proposal: the tail it was given, and whether log q came with it
 
     def recording_truncated_prior(*args, **kwargs):
-        seen.append((kwargs["tail"], kwargs["prior_share"], kwargs["log_q"] is not None))
+        seen.append((kwargs["tail"], kwargs["log_q"] is not None))
         raise Built
 
     monkeypatch.setattr(rounds, "truncated_prior", recording_truncated_prior)
     prior = BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2))
-    for tail, share in ((None, None), (0.05, 0.0)):
+    for tail in (None, 0.05):
         with pytest.raises(Built):
             infer(linear_gaussian, prior, [0.5, -0.5], rounds=2, simulations_per_round=200, seed=0, progress=False,
-                  train_config=TrainConfig(max_epochs=3), truncation_tail=tail, truncation_prior_share=share)
-    # None: the defaults with the highest-density cut, so log q must come too
-    assert seen == [(0.01, 0.1, True), (0.05, 0.0, True)]
-    # the configuration's own fingerprint holds these only where set (a share of 0 too); the round
-    # loop adds the values in effect to truncated runs' (test_checkpoint.py)
-    assert not {"truncation_tail", "truncation_prior_share"} & set(rounds.RoundConfig().fingerprint())
-    assert rounds.RoundConfig(truncation_prior_share=0.0).fingerprint()["truncation_prior_share"] == "0.0"
+                  train_config=TrainConfig(max_epochs=3), truncation_tail=tail)
+    # None: the default with the highest-density cut, so log q must come too
+    assert seen == [(0.01, True), (0.05, True)]
+    # the configuration's own fingerprint holds a tail only where one is set; the round loop adds the
+    # tail in effect to truncated runs' (test_checkpoint.py)
+    assert "truncation_tail" not in rounds.RoundConfig().fingerprint()
     assert rounds.RoundConfig(truncation_tail=0.05).fingerprint()["truncation_tail"] == "0.05"

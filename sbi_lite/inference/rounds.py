@@ -25,7 +25,7 @@ from sbi_lite.diagnostics.typicality import check_observation
 from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
-from sbi_lite.inference.truncation import DEFAULT_PRIOR_SHARE, DEFAULT_TAIL, in_effect, truncated_prior
+from sbi_lite.inference.truncation import tail_in_effect, truncated_prior
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
 from sbi_lite.samplers import SliceSampler
@@ -41,15 +41,9 @@ __all__ = ["RoundConfig", "RoundStore", "run_rounds"]
 # posterior draws compared between rounds (history's posterior_change; stop_when_converged): the
 # truncated prior's first 1,000 posterior draws, else the round's proposals (at least 100)
 CHANGE_DRAWS, MIN_CHANGE_DRAWS = 1000, 100
-# what to do about a checkpoint written before its truncated proposal's settings in effect were recorded
-UNRECORDED = {
-    "truncation_tail": ("This checkpoint predates recording the truncation tail in effect: to resume it, pass "
-                        "truncation_tail= the tail it ran with (by default 1e-2 for flows, 1e-3 for AEM and diffusion; "
-                        "1e-3 for all before 2026-11-30)."),
-    "truncation_prior_share": ("This checkpoint predates recording the share of prior draws in its truncated "
-                               "proposals: to resume it, pass truncation_prior_share=0 (no run before 2026-12-01 "
-                               "drew any)."),
-}
+UNRECORDED_TAIL = ("This checkpoint predates recording the truncation tail in effect: to resume it, pass "
+                   "truncation_tail= the tail it ran with (by default 1e-2 for flows, 1e-3 for AEM and diffusion; "
+                   "1e-3 for all before 2026-11-30).")
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,6 @@ class RoundConfig:
     device: str = "cpu"  # where the network trains and is evaluated; everything else stays on the CPU
     retrain_from_scratch: bool = False  # later rounds train a freshly initialised network on all pairs
     truncation_tail: float | None = None  # q's mass a truncated proposal may cut (None: truncation.DEFAULT_TAIL)
-    truncation_prior_share: float | None = None  # its draws from the whole prior (None: truncation.DEFAULT_PRIOR_SHARE)
 
     def __post_init__(self):
         if self.rounds < 1 or self.simulations_per_round < 2:
@@ -102,8 +95,7 @@ class RoundConfig:
                 "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         # settings added since checkpoints were first written enter only when set, so those still resume
         # (the round loop adds the truncation tail in effect to a truncated run's)
-        later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail", "truncation_prior_share")
-                 if getattr(self, k) is not None and getattr(self, k) is not False}
+        later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail") if getattr(self, k)}
         return {**{k: repr(getattr(self, k)) for k in keep}, **later}
 
 
@@ -187,18 +179,15 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     truncated = method.direct and cfg.proposal == "truncated"
     # the highest-density cut needs log q at many candidates: only where log q is exact and cheap
     highest_density = truncated and method.contrastive(net)
-    cut = {}  # the truncated proposal's settings in effect, so that a run written under other defaults is not resumed
-    if truncated:
-        cut = {"truncation_tail": in_effect(cfg.truncation_tail, DEFAULT_TAIL, highest_density),
-               "truncation_prior_share": in_effect(cfg.truncation_prior_share, DEFAULT_PRIOR_SHARE, highest_density)}
-        fingerprint.update({k: repr(v) for k, v in cut.items()})
+    tail = tail_in_effect(cfg.truncation_tail, highest_density) if truncated else None
+    if truncated:  # the tail in effect, so that a run written under another default of it is not resumed
+        fingerprint["truncation_tail"] = repr(tail)
     if saved is not None:
         stored = dict(saved["fingerprint"])
-        for key in cut:
-            if key not in stored and getattr(cfg, key) is not None:
-                # written before checkpoints recorded it: the value the caller names vouches for it
-                stored[key] = fingerprint[key]
-        check_fingerprint(checkpoint, stored, fingerprint, hints=UNRECORDED)
+        if truncated and "truncation_tail" not in stored and cfg.truncation_tail is not None:
+            # written before checkpoints recorded the tail in effect: the tail the caller names vouches for it
+            stored["truncation_tail"] = fingerprint["truncation_tail"]
+        check_fingerprint(checkpoint, stored, fingerprint, hints={"truncation_tail": UNRECORDED_TAIL})
     _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
@@ -231,8 +220,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         elif truncated:
             truncation = posterior.sample(10_000, seed=s_prop)
             log_q = posterior._potential if highest_density else None
-            propose, draws = (truncated_prior(prior, truncation, gen, log_q=log_q, tail=cut["truncation_tail"],
-                                              prior_share=cut["truncation_prior_share"]),
+            propose, draws = (truncated_prior(prior, truncation, gen, log_q=log_q, tail=tail),
                                truncation[:CHANGE_DRAWS])
         else:
             def propose(m, _p=posterior, _s=s_prop):
