@@ -122,53 +122,55 @@ SBI = {
 
 
 QUADRATIC_X = {"ours_snpe_quadx"}
-# config -> a context manager that wraps the round loop's `train` for the run; exploratory patches,
-# not options of infer
+# config -> a context manager that replaces a function of the round loop for the run; exploratory
+# patches, not options of infer
 ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: _decaying_last_round(2),
                  "ours_snpe_noprior": lambda: _without_prior_round(),
                  "ours_snpe_defensive": lambda: _defensive_proposals(0.1)}
 
 
 @contextmanager
-def _decaying_last_round(decays: int):
-    """The round loop's training call on all ROUNDS x SIMULATIONS pairs gets ``lr_decays=decays``."""
+def _replacing(name: str, wrap):
+    """``sbi_lite.inference.rounds.<name>`` is ``wrap(the original)`` inside the scope."""
     from sbi_lite.inference import rounds
 
-    plain = rounds.train
-
-    def train(net, loss_fn, data, *, config, **kwargs):
-        if len(data[0]) >= ROUNDS * SIMULATIONS:
-            config = replace(config, lr_decays=decays)
-        return plain(net, loss_fn, data, config=config, **kwargs)
-
-    rounds.train = train
+    plain = getattr(rounds, name)
+    setattr(rounds, name, wrap(plain))
     try:
         yield
     finally:
-        rounds.train = plain
+        setattr(rounds, name, plain)
 
 
-@contextmanager
+def _decaying_last_round(decays: int):
+    """The round loop's training call on all ROUNDS x SIMULATIONS pairs gets ``lr_decays=decays``."""
+
+    def wrap(plain):
+        def train(net, loss_fn, data, *, config, **kwargs):
+            if len(data[0]) >= ROUNDS * SIMULATIONS:
+                config = replace(config, lr_decays=decays)
+            return plain(net, loss_fn, data, config=config, **kwargs)
+
+        return train
+
+    return _replacing("train", wrap)
+
+
 def _without_prior_round():
     """From round 2 on, the round loop trains (and validates) on every pair but round 1's: the store
     puts round 1's SIMULATIONS pairs first, and the Nonlinear Gaussian never fails."""
-    from sbi_lite.inference import rounds
 
-    plain = rounds.train
+    def wrap(plain):
+        def train(net, loss_fn, data, *, config, validation, **kwargs):
+            if len(data[0]) > SIMULATIONS:
+                data, validation = tuple(t[SIMULATIONS:] for t in data), validation[SIMULATIONS:]
+            return plain(net, loss_fn, data, config=config, validation=validation, **kwargs)
 
-    def train(net, loss_fn, data, *, config, validation, **kwargs):
-        if len(data[0]) > SIMULATIONS:
-            data, validation = tuple(t[SIMULATIONS:] for t in data), validation[SIMULATIONS:]
-        return plain(net, loss_fn, data, config=config, validation=validation, **kwargs)
+        return train
 
-    rounds.train = train
-    try:
-        yield
-    finally:
-        rounds.train = plain
+    return _replacing("train", wrap)
 
 
-@contextmanager
 def _defensive_proposals(fraction: float):
     """Every truncated proposal draws ``fraction`` of each batch from the whole prior, the rest from
     the truncated prior, in an order shuffled by the round loop's generator. Outside the region the
@@ -176,25 +178,20 @@ def _defensive_proposals(fraction: float):
     learns the posterior inside it."""
     import torch
 
-    from sbi_lite.inference import rounds
+    def wrap(plain):
+        def truncated_prior(prior, draws, gen, **kwargs):
+            inner = plain(prior, draws, gen, **kwargs)
 
-    plain = rounds.truncated_prior
+            def propose(m: int):
+                k = round(fraction * m)
+                theta = torch.cat([prior.sample((k,), generator=gen), inner(m - k)])
+                return theta[torch.randperm(m, generator=gen)]
 
-    def truncated_prior(prior, draws, gen, **kwargs):
-        inner = plain(prior, draws, gen, **kwargs)
+            return propose
 
-        def propose(m: int):
-            k = round(fraction * m)
-            theta = torch.cat([prior.sample((k,), generator=gen), inner(m - k)])
-            return theta[torch.randperm(m, generator=gen)]
+        return truncated_prior
 
-        return propose
-
-    rounds.truncated_prior = truncated_prior
-    try:
-        yield
-    finally:
-        rounds.truncated_prior = plain
+    return _replacing("truncated_prior", wrap)
 
 
 def _products(x: np.ndarray) -> np.ndarray:
