@@ -96,9 +96,9 @@ OURS = {
     # simulations are dropped once a truncated proposal has simulated (ROUND_PATCHES)
     "ours_snpe_noprior": dict(method="snpe"),
     # the default, whose truncated rounds draw a tenth of their proposals from the whole prior
-    # (ROUND_PATCHES): wide pairs in every round, as round 1's turned out to matter (ours_snpe_noprior;
-    # snpe_causes.md row 26). Seeds 1-3 ran through infer(truncation_prior_share=0.1) at 18be38b-5a2b5f8,
-    # equal to this patch draw for draw (checked on a 3-round run), then left out of the library: level with row 17
+    # (ROUND_PATCHES): wide pairs in every round, as round 1's turned out to matter (row 25). Level with
+    # row 17 (snpe_causes.md row 26), so the library option it was measured through for seeds 1-3,
+    # infer(truncation_prior_share=0.1) as of 18be38b, equal to this patch draw for draw, was withdrawn
     "ours_snpe_defensive": dict(method="snpe"),
     "ours_snl": dict(method="snl"),
     "ours_sre": dict(method="sre"),
