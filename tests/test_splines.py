@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sbi_lite.density.splines import (MIN_BIN_WIDTH, MIN_DERIVATIVE, _knots, bounded_rq_spline,
+from sbi_lite.density.splines import (MIN_BIN_WIDTH, MIN_DERIVATIVE, _bins, bounded_rq_spline,
                                       rational_quadratic_spline, unbounded_rq_spline)
 
 K, B = 8, 3.0
@@ -49,9 +49,9 @@ def test_identity_tails_continuity_and_monotonicity():
     assert torch.equal(y[tails], v[tails]) and (ld[tails] == 0).all()
     assert (y[1:] > y[:-1]).all()
     # value and derivative continuous at every knot and at ±B
-    xk = _knots(p[0, :K].double() / 1.0, -B, B, MIN_BIN_WIDTH)
+    lower, _, _ = _bins(p[0, :K].double(), -B, B, MIN_BIN_WIDTH)
     eps = 1e-7
-    for knot in xk:
+    for knot in [*lower, torch.tensor(B, dtype=torch.float64)]:
         a, b = knot - eps, knot + eps
         (ya, yb), (la, lb) = unbounded_rq_spline(torch.stack([a, b]), p[:2].double())
         assert abs(float(yb - ya)) < 1e-5 and abs(float(lb - la)) < 1e-4
@@ -92,8 +92,9 @@ def test_density_through_spline_integrates_to_one():
 def test_parameter_constraints():
     g = torch.Generator().manual_seed(1)
     logits = 5 * torch.randn(10, K, generator=g)
-    xk = _knots(logits, -B, B, MIN_BIN_WIDTH)
-    widths = xk[:, 1:] - xk[:, :-1]
+    lower, widths, interior = _bins(logits, -B, B, MIN_BIN_WIDTH)
+    assert (lower[:, 0] == -B).all() and torch.equal(lower[:, 1:], interior)
+    assert torch.allclose(lower[:, -1] + widths[:, -1], torch.full((10,), B))
     assert torch.allclose(widths.sum(-1), torch.full((10,), 2 * B))
     assert (widths >= 2 * B * MIN_BIN_WIDTH * (1 - 1e-4)).all()
     with pytest.raises(ValueError, match="too many bins"):

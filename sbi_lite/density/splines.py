@@ -32,15 +32,16 @@ def num_params(bins: int, bounded: bool) -> int:
     return 3 * bins + 1 if bounded else 3 * bins - 1
 
 
-def _knots(logits: Tensor, low: float, high: float, min_size: float) -> Tensor:
+def _bins(logits: Tensor, low: float, high: float, min_size: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Bins of [low, high] from (..., K) logits: lower ends (..., K), sizes (..., K) and the K − 1
+    interior knots, with both outer knots exact."""
     bins = logits.shape[-1]
     # an explicit softmax: torch's kernel is ~2x slower on such short, strided last axes
     e = torch.exp(logits - logits.detach().amax(-1, keepdim=True))
     sizes = min_size + (1 - min_size * bins) * e / e.sum(-1, keepdim=True)
-    cum = F.pad(torch.cumsum(sizes, dim=-1), (1, 0))
-    knots = low + (high - low) * cum
-    # exact end points, without in-place edits that would upset autograd
-    return torch.cat([torch.full_like(knots[..., :1], low), knots[..., 1:-1], torch.full_like(knots[..., :1], high)], -1)
+    interior = torch.cumsum(sizes[..., :-1], -1).mul(high - low).add(low)
+    lower = F.pad(interior, (1, 0), value=low)
+    return lower, F.pad(interior, (0, 1), value=high) - lower, interior
 
 
 def rational_quadratic_spline(
@@ -60,25 +61,24 @@ def rational_quadratic_spline(
     Returns:
         outputs (...,) and log|derivative| (...,) of the map actually evaluated.
     """
-    if MIN_BIN_WIDTH * width_logits.shape[-1] >= 1:
-        raise ValueError(f"too many bins ({width_logits.shape[-1]}) for the minimum bin width {MIN_BIN_WIDTH}")
-    xk = _knots(width_logits, left, right, MIN_BIN_WIDTH)
-    yk = _knots(height_logits, left, right, MIN_BIN_HEIGHT)
+    return _spline(inputs, torch.stack([width_logits, height_logits], -2), derivative_logits,
+                   inverse=inverse, left=left, right=right)
+
+
+def _spline(inputs: Tensor, logits: Tensor, derivative_logits: Tensor, *, inverse: bool, left: float,
+            right: float) -> tuple[Tensor, Tensor]:
+    """``rational_quadratic_spline`` with the width and height logits stacked, (..., 2, K): both
+    sets of bins come from one pass, and every per-bin quantity from one gather, since a small
+    batch's cost is the number of tensor operations, not their size."""
+    if MIN_BIN_WIDTH * logits.shape[-1] >= 1:
+        raise ValueError(f"too many bins ({logits.shape[-1]}) for the minimum bin width {MIN_BIN_WIDTH}")
+    lower, size, interior = _bins(logits, left, right, MIN_BIN_WIDTH)  # MIN_BIN_HEIGHT is the same
     deriv = MIN_DERIVATIVE + F.softplus(derivative_logits)
-    search = yk if inverse else xk
-    if search.shape[:-1] != inputs.shape:  # shared parameters: broadcast the knots, not the logits
-        batch = torch.broadcast_shapes(search.shape[:-1], inputs.shape)
-        inputs = inputs.expand(batch)
-        xk, yk, deriv, search = (t.expand(*batch, t.shape[-1]) for t in (xk, yk, deriv, search))
-    idx = torch.searchsorted(search[..., 1:-1].contiguous(), inputs[..., None].contiguous(), right=True)
-
-    def pick(t: Tensor) -> Tensor:
-        return t.gather(-1, idx)[..., 0]
-
-    x0, y0 = pick(xk), pick(yk)
-    w = pick(xk[..., 1:] - xk[..., :-1])
-    h = pick(yk[..., 1:] - yk[..., :-1])
-    d0, d1 = pick(deriv[..., :-1]), pick(deriv[..., 1:])
+    idx = (inputs[..., None] >= interior[..., 1 if inverse else 0, :]).sum(-1, keepdim=True)  # each input's bin
+    batch = idx.shape[:-1]  # shared parameters broadcast here: gathered from, never copied
+    ends = idx[..., None, :].expand(*batch, 2, 1)
+    (x0, y0), (w, h) = (t.expand(*batch, 2, t.shape[-1]).gather(-1, ends)[..., 0].unbind(-1) for t in (lower, size))
+    d0, d1 = deriv.expand(*batch, deriv.shape[-1]).gather(-1, torch.cat([idx, idx + 1], -1)).unbind(-1)
     s = h / w
     delta = d0 + d1 - 2 * s
     if inverse:
@@ -104,12 +104,12 @@ def unbounded_rq_spline(inputs: Tensor, params: Tensor, *, inverse: bool = False
     interior derivatives]; width/height logits are divided by ``logit_scale`` (√hidden keeps the
     initial bins near uniform)."""
     bins = (params.shape[-1] + 1) // 3
-    w, h, d = params.split([bins, bins, bins - 1], -1)  # one gradient copy (a cat), not three padded ones
-    w, h, d = w / logit_scale, h / logit_scale, F.pad(d, (1, 1), value=_UNIT)
+    wh, d = params.split([2 * bins, bins - 1], -1)  # one gradient copy (a cat), not padded ones
+    wh, d = wh.unflatten(-1, (2, bins)) / logit_scale, F.pad(d, (1, 1), value=_UNIT)
     inside = (inputs >= -bound) & (inputs <= bound)
     clamped = inputs.clamp(-bound, bound)  # spline on a safe copy: no NaN gradients from the tails
-    out, logdet = rational_quadratic_spline(clamped, w, h, d, inverse=inverse, left=-bound, right=bound)
-    return torch.where(inside, out, inputs), torch.where(inside, logdet, torch.zeros_like(logdet))
+    out, logdet = _spline(clamped, wh, d, inverse=inverse, left=-bound, right=bound)
+    return torch.where(inside, out, inputs), torch.where(inside, logdet, 0.0)
 
 
 def bounded_rq_spline(inputs: Tensor, params: Tensor, *, inverse: bool = False, left: float = -1.0,
@@ -117,6 +117,6 @@ def bounded_rq_spline(inputs: Tensor, params: Tensor, *, inverse: bool = False, 
     """Spline mapping [left, right] onto itself. ``params`` (..., 3K + 1) = [widths, heights, all
     K + 1 derivatives]; zero parameters give the identity."""
     bins = (params.shape[-1] - 1) // 3
-    w, h, d = params.split([bins, bins, bins + 1], -1)
-    w, h = w / logit_scale, h / logit_scale
-    return rational_quadratic_spline(inputs.clamp(left, right), w, h, d + _UNIT, inverse=inverse, left=left, right=right)
+    wh, d = params.split([2 * bins, bins + 1], -1)
+    return _spline(inputs.clamp(left, right), wh.unflatten(-1, (2, bins)) / logit_scale, d + _UNIT,
+                   inverse=inverse, left=left, right=right)
