@@ -87,6 +87,9 @@ OURS = {
     # the default with the box-supported NSF, and with the MAF (snpe_causes.md row 20; issue 9 target 4)
     "ours_snpe_box": dict(method="snpe", leakage_free=True),
     "ours_snpe_maf": dict(method="snpe", estimator="maf"),
+    # the two again after 3b2eea7 (the NSF's one-call coupling and train's lighter step), in one sitting
+    "ours_snpe_box_onecall": dict(method="snpe", leakage_free=True),
+    "ours_snpe_maf_onecall": dict(method="snpe", estimator="maf"),
     # the default NSF deepened, 5 -> 8 transforms (snpe_causes.md row 21)
     "ours_snpe_t8": dict(method="snpe", estimator_kwargs=dict(num_transforms=8)),
     # the default with an exponential moving average of the weights (decay 0.99, about two epochs of

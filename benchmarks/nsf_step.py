@@ -4,7 +4,9 @@ of 200 at 1e-3), and ``log_prob`` and ``sample`` without gradients.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nsf_step.py --before <ref> [--reps 7]
 
-writes ``results/nsf_step.md``. Both versions run in one process on the same weights (the same
+writes ``results/nsf_step.md``. A second table times one coupling layer of this tree, forward and
+backward, with its two halves' splines in one call and in two, against the number of rows: the
+measurement behind ``sbi_lite.density.layers._ONE_CALL_ROWS``. Both versions run in one process on the same weights (the same
 seed builds both; checked equal) and the same data, alternated in every repetition (process CPU
 time, one thread); the table gives medians. Before timing, both versions' log-densities on the
 same rows are checked to agree to 1e-5 (forward values are bitwise equal unless the arithmetic
@@ -36,6 +38,10 @@ from contrastive_step import export  # noqa: E402
 
 D, C, N = 5, 8, 2000
 CASES = [("nsf", {}), ("nsf (box-supported)", {"bounds": (-3 * torch.ones(D), 3 * torch.ones(D))})]
+
+
+def _one_call_rows() -> int:
+    return importlib.import_module("sbi_lite.density.layers")._ONE_CALL_ROWS
 
 
 class Version:
@@ -73,6 +79,32 @@ def check_same(old: Version, new: Version, theta, x) -> dict:
     grad_diff = max(float((g0 - g1).abs().max()) for g0, g1 in zip(*grads)) / scale
     assert value_diff < 1e-5 and grad_diff < 1e-5, (value_diff, grad_diff)
     return {"max log_prob diff": value_diff, "max grad diff / max grad": grad_diff}
+
+
+def coupling_paths(reps: int) -> pd.DataFrame:
+    """ms for one forward and backward of the default NSF's first coupling layer, each path forced."""
+    layers = importlib.import_module("sbi_lite.density.layers")
+    registry = importlib.import_module("sbi_lite.density.registry")
+    net = registry.build("nsf", D, C, seed=0)
+    layer = next(t for t in net.transform.transforms if isinstance(t, layers.Coupling))
+    kept, out = layers._ONE_CALL_ROWS, []
+    g = torch.Generator().manual_seed(1)
+    try:
+        for rows in (200, 500, 1000, 2000, 10000):
+            y, c = torch.randn(rows, D, generator=g), torch.randn(rows, C, generator=g)
+            times = {"one call": [], "two calls": []}
+            for r in range(reps):
+                for path in (times if r % 2 == 0 else list(times)[::-1]):
+                    layers._ONE_CALL_ROWS = 10**12 if path == "one call" else 0
+                    start = time.process_time()
+                    for _ in range(10):
+                        u, logdet = layer(y, c)
+                        (u.sum() + logdet.sum()).backward()
+                    times[path].append(100 * (time.process_time() - start))
+            out.append({"rows": rows, **{f"{p}, ms": np.median(t) for p, t in times.items()}})
+    finally:
+        layers._ONE_CALL_ROWS = kept
+    return pd.DataFrame(out)
 
 
 def main() -> None:
@@ -117,7 +149,11 @@ def main() -> None:
             f"time, medians of {args.reps} alternated repetitions on a shared 2-core machine. Shapes of the "
             f"Nonlinear Gaussian (θ {D}-D, x {C}-D), the default NSF; `train` at the default SNPE-C settings "
             f"(minibatches of 200 at 1e-3). Both versions' log-densities and gradients on the same 200 rows "
-            f"agree (columns at the right).\n\n" + to_markdown(pd.DataFrame(rows), ".4g") + "\n")
+            f"agree (columns at the right).\n\n" + to_markdown(pd.DataFrame(rows), ".4g") + "\n\n"
+            f"## One coupling layer, both halves in one spline call or in two (this tree)\n\n"
+            f"Forward and backward of the default NSF's first coupling layer, medians of {args.reps} alternated "
+            f"repetitions of 10; `sbi_lite.density.layers._ONE_CALL_ROWS` = {_one_call_rows()} picks the path.\n\n"
+            + to_markdown(coupling_paths(args.reps), ".4g") + "\n")
     Path(args.out).write_text(text)
     shutil.rmtree(tmp, ignore_errors=True)
     print(text)

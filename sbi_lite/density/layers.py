@@ -18,9 +18,9 @@ from sbi_lite.nn import MADE, ResidualNet
 __all__ = ["Autoregressive", "Coupling"]
 
 # Up to about this many rows a spline's cost is its count of tensor operations, so the coupling's
-# two halves share one call; beyond it, the free half's knots computed once on its own D rows win
-# (forward and backward of one NG layer, one thread: 1.1 against 1.7 ms at 200 rows, level at
-# 1,000, 24 against 17 ms at 10,000: benchmarks/results/nsf_step.md).
+# two halves share one call; beyond it, the free half's knots computed once on its own rows win
+# (one coupling layer forward and backward, benchmarks/results/nsf_step.md: the two paths are
+# level near 1,000 rows).
 _ONE_CALL_ROWS = 1024
 
 

@@ -68,8 +68,8 @@ def rational_quadratic_spline(
 def _spline(inputs: Tensor, logits: Tensor, derivative_logits: Tensor, *, inverse: bool, left: float,
             right: float) -> tuple[Tensor, Tensor]:
     """``rational_quadratic_spline`` with the width and height logits stacked, (..., 2, K): both
-    sets of bins come from one pass, and every per-bin quantity from one gather, since a small
-    batch's cost is the number of tensor operations, not their size."""
+    sets of bins come from one pass and the six per-bin values from three gathers, since a small
+    batch's cost is its count of tensor operations, not their size."""
     if MIN_BIN_WIDTH * logits.shape[-1] >= 1:
         raise ValueError(f"too many bins ({logits.shape[-1]}) for the minimum bin width {MIN_BIN_WIDTH}")
     lower, size, interior = _bins(logits, left, right, MIN_BIN_WIDTH)  # MIN_BIN_HEIGHT is the same
