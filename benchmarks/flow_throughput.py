@@ -1,12 +1,14 @@
 """Throughput of the flows at SBI sizes: training steps/s, log_prob and sampling rates.
 
-Run: ``.venv/bin/python benchmarks/flow_throughput.py`` (writes results/flow_throughput.md).
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/flow_throughput.py`` (writes results/flow_throughput.md).
+One torch thread, process CPU time: the rates are per core.
 When the optional ``sbi`` package is installed (``pip install -e '.[bench]'``) its NSF and MAF
 of the same size are timed in the same run, on the same data.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,17 +19,17 @@ from sbi_lite.density import build
 
 from _markdown import to_markdown
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 SIZES = [(2, 5), (5, 20), (10, 50)]
 BATCH = 256
 
 
 def timed(fn, repeat: int) -> float:
     fn()  # warm-up
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(repeat):
         fn()
-    return (time.perf_counter() - t0) / repeat
+    return (time.process_time() - t0) / repeat
 
 
 def ours(name: str, d: int, c: int):
@@ -76,8 +78,11 @@ def main() -> None:
     table = pd.DataFrame(rows)
     note = "" if any(r["estimator"].startswith("sbi ") for r in rows) else \
         "\nThe `sbi` package was not installed in this run, so it has no rows.\n"
-    text = (f"# Flow throughput (batch {BATCH}, 2 CPU threads, float32)\n\n"
-            f"Command: `.venv/bin/python benchmarks/flow_throughput.py`\n{note}\n"
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                            capture_output=True, text=True).stdout.strip()
+    text = (f"# Flow throughput (batch {BATCH}, one CPU thread, process CPU time, float32)\n\n"
+            f"Command: `PYTHONPATH=. .venv/bin/python benchmarks/flow_throughput.py` at {commit}, torch "
+            f"{torch.__version__}\n{note}\n"
             + to_markdown(table, ",.0f") + "\n")
     (Path(__file__).parent / "results" / "flow_throughput.md").write_text(text)
     print(text)

@@ -34,7 +34,9 @@ LONG = "its slice sampler at 100 chains, thin 10 and 2,000 warm-up sweeps a call
 # comparison -> (our configuration, sbi's, what is matched)
 COMPARISONS = {
     "snpe": ("ours_snpe", "sbi_npe_c", "defaults: our NSF (112k parameters; truncated proposals, maximum "
-             "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200)"),
+             "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200); ours run before 3b2eea7"),
+    "snpe_onecall": ("ours_snpe_onecall", "sbi_npe_c", "defaults as in snpe, ours run after 3b2eea7 (the NSF's "
+                     "coupling halves in one spline call, fewer operations per spline, a lighter training step)"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
                    "99.9% region (the default when it ran)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k), each slice sampler at its "
