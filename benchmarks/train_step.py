@@ -60,6 +60,7 @@ def main() -> None:
             for r in range(args.reps) for b in (BATCHES if r % 2 == 0 else BATCHES[::-1])]
     runs = pd.DataFrame(rows)
     table = runs.groupby("batch").ms_per_step.median().reset_index()
+    per_step = table.set_index("batch").ms_per_step
     table["µs per row"] = 1e3 * table.ms_per_step / table.batch
     table["CPU per epoch vs batch 100"] = table["µs per row"] / float(table.set_index("batch").loc[100, "µs per row"])
     text = (f"# One maximum-likelihood step of the default NSF against the minibatch size\n\n"
@@ -68,8 +69,9 @@ def main() -> None:
             f"{args.reps} interleaved repetitions of {args.steps} steps, process CPU time; the machine's 2 cores "
             "were shared with other runs).\n\n" + to_markdown(table, ",.3g") + "\n\n"
             "A step is dominated by per-operation overhead (dozens of small tensor operations per spline in each "
-            "of the 5 coupling layers, forward and backward), not by rows: doubling the batch costs ~10% more "
-            "per step, so an epoch costs about half. Twice the learning rate keeps the progress per epoch "
+            f"of the 5 coupling layers, forward and backward), not by rows: doubling the batch from 100 to 200 costs "
+            f"{100 * (per_step[200] / per_step[100] - 1):.0f}% more per step, so an epoch costs "
+            f"{per_step[200] / per_step[100] / 2:.2f}× as much. Twice the learning rate keeps the progress per epoch "
             "(snpe_causes.md, rows 7 and 10).\n")
     (ROOT / "benchmarks" / "results" / "train_step.md").write_text(text)
     print(text)
