@@ -123,21 +123,29 @@ class Version:
         self.optimizer.step()
 
 
-def check_same(old: Version, new: Version, theta, x) -> dict:
-    """Same weights; the loss value and gradients on one minibatch agree."""
-    old_state, new_state = old.net.state_dict(), new.net.state_dict()
-    assert old_state.keys() == new_state.keys() and all(torch.equal(old_state[k], new_state[k]) for k in old_state)
+def values_and_gradients(versions, evaluate) -> tuple[list[torch.Tensor], float]:
+    """Checks that the versions' networks hold the same weights, then evaluates ``evaluate(version)``
+    (a tensor) with each and backpropagates its sum: the values, and the largest gradient
+    difference over the largest gradient entry."""
+    first, second = (v.net.state_dict() for v in versions)
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     values, grads = [], []
-    for v in (old, new):
+    for v in versions:
         v.net.zero_grad(set_to_none=True)
-        loss = v.loss(theta, x, seed=123)
-        loss.backward()
-        values.append(loss.item())
+        out = evaluate(v)
+        out.sum().backward()
+        values.append(out.detach())
         grads.append([p.grad.clone() for p in v.net.parameters()])
         v.net.zero_grad(set_to_none=True)
+    scale = max(float(g.abs().max()) for g in grads[0])
+    return values, max(float((g0 - g1).abs().max()) for g0, g1 in zip(*grads)) / scale
+
+
+def check_same(old: Version, new: Version, theta, x) -> dict:
+    """Same weights; the loss value and gradients on one minibatch agree."""
+    (before, after), grad_rel = values_and_gradients((old, new), lambda v: v.loss(theta, x, seed=123))
+    values = [float(before), float(after)]
     rel = abs(values[1] - values[0]) / abs(values[0])
-    scale = max(float(a.abs().max()) for a in grads[0])
-    grad_rel = max(float((a - b).abs().max()) for a, b in zip(*grads)) / scale
     assert rel < 1e-5, f"loss values differ: {values}"
     assert grad_rel < 1e-5, f"gradients differ: {grad_rel}"
     return {"loss before": values[0], "loss after": values[1], "loss rel. diff": rel,

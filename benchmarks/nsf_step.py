@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _markdown import to_markdown  # noqa: E402
-from contrastive_step import export  # noqa: E402
+from contrastive_step import export, values_and_gradients  # noqa: E402
 
 D, C, N = 5, 8, 2000
 CASES = [("nsf", {}), ("nsf (box-supported)", {"bounds": (-3 * torch.ones(D), 3 * torch.ones(D))})]
@@ -65,18 +65,8 @@ class Version:
 
 
 def check_same(old: Version, new: Version, theta, x) -> dict:
-    a, b = old.net.state_dict(), new.net.state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    values, grads = [], []
-    for v in (old, new):
-        v.net.zero_grad(set_to_none=True)
-        lp = v.net.log_prob(theta, x)
-        lp.sum().backward()
-        values.append(lp.detach())
-        grads.append([p.grad.clone() for p in v.net.parameters()])
-    value_diff = float((values[0] - values[1]).abs().max())
-    scale = max(float(g.abs().max()) for g in grads[0])
-    grad_diff = max(float((g0 - g1).abs().max()) for g0, g1 in zip(*grads)) / scale
+    (before, after), grad_diff = values_and_gradients((old, new), lambda v: v.net.log_prob(theta, x))
+    value_diff = float((before - after).abs().max())
     assert value_diff < 1e-5 and grad_diff < 1e-5, (value_diff, grad_diff)
     return {"max log_prob diff": value_diff, "max grad diff / max grad": grad_diff}
 
