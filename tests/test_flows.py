@@ -1,10 +1,12 @@
 """Flow-specific checks: layer log-dets against autograd, exact inverses, MADE structure, LU and
 BatchNorm, 2-D normalisation. The contract shared by every estimator is in test_contract.py."""
 
+import math
+
 import pytest
 import torch
 
-from sbi_lite.density.layers import _ONE_CALL_ROWS
+from sbi_lite.density import layers
 from sbi_lite.density.transforms import BatchNorm, LULinear
 from sbi_lite.nn import MADE
 from test_contract import inputs_for, make
@@ -114,18 +116,24 @@ def test_lu_linear_and_batchnorm():
 
 
 @pytest.mark.parametrize("name,opts", [("nsf", SMALL), ("nsf", BOX)], ids=["nsf", "nsf_box"])
-def test_coupling_density_does_not_depend_on_the_batch_size(name, opts):
+@pytest.mark.parametrize("shape", [(40,), (4, 10)], ids=["rows", "broadcast"])
+def test_coupling_paths_give_the_same_density_and_gradients(name, opts, shape, monkeypatch):
     """A coupling layer evaluates both halves in one spline call up to _ONE_CALL_ROWS rows and in
-    two beyond; a row's density and its inverse must not depend on which path ran."""
-    d, n = 5, 2 * _ONE_CALL_ROWS + 1
+    two beyond: the density and its gradients must not depend on which path ran, also with one
+    context broadcast against K inputs each (the contrastive loss's (B, K, D) against (B, 1, C))."""
+    d = 5
     q = make(name, opts, 0.3, d)
-    y, c = inputs_for(opts, n, d), torch.randn(n, 3)
-    with torch.no_grad():
-        many = q.log_prob(y, c)
-        few = torch.cat([q.log_prob(y[i:i + 500], c[i:i + 500]) for i in range(0, n, 500)])
-        z, _ = q.input_map(y)
-        u, _ = q.transform(z, q.context_map(c)[0])
-        back, _ = q.transform.inverse(u, q.context_map(c)[0])
-    assert many.std() > 0.3  # a density that varies, not one any permutation would match
-    assert (many - few).abs().max() < 1e-5
-    assert (back - z).abs().max() < 1e-4
+    y = inputs_for(opts, math.prod(shape), d).view(*shape, d)
+    c = torch.randn(*shape[:-1], 1, 3) if len(shape) > 1 else torch.randn(*shape, 3)
+    results = []
+    for rows in (10**12, 0):  # every batch through one call, then every batch through two
+        monkeypatch.setattr(layers, "_ONE_CALL_ROWS", rows)
+        q.zero_grad(set_to_none=True)
+        lp = q.log_prob(y, c)
+        lp.sum().backward()
+        results.append((lp.detach(), [p.grad.clone() for p in q.parameters()]))
+    (one, one_grads), (two, two_grads) = results
+    assert one.shape == shape and one.std() > 0.3  # varies: a permuted output would not match
+    assert (one - two).abs().max() < 1e-5
+    scale = max(float(g.abs().max()) for g in one_grads)
+    assert max(float((a - b).abs().max()) for a, b in zip(one_grads, two_grads)) < 1e-5 * scale

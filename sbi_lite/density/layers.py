@@ -19,8 +19,8 @@ __all__ = ["Autoregressive", "Coupling"]
 
 # Up to about this many rows a spline's cost is its count of tensor operations, so the coupling's
 # two halves share one call; beyond it, the free half's knots computed once on its own rows win
-# (one coupling layer forward and backward, benchmarks/results/nsf_step.md: the two paths are
-# level near 1,000 rows).
+# (one coupling layer forward and backward on one CPU thread, benchmarks/results/nsf_step.md: the
+# two paths are level near 1,000 rows; a GPU's crossover was not measured).
 _ONE_CALL_ROWS = 1024
 
 

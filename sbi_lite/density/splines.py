@@ -22,6 +22,7 @@ from torch import Tensor
 __all__ = ["MIN_BIN_WIDTH", "MIN_BIN_HEIGHT", "MIN_DERIVATIVE", "rational_quadratic_spline",
            "unbounded_rq_spline", "bounded_rq_spline", "num_params"]
 
+# one minimum for widths and heights: both sets of bins are built in one pass
 MIN_BIN_WIDTH = MIN_BIN_HEIGHT = MIN_DERIVATIVE = 1e-3
 # softplus(_UNIT) + MIN_DERIVATIVE == 1: the identity-matching boundary derivative.
 _UNIT = math.log(math.expm1(1 - MIN_DERIVATIVE))
@@ -52,9 +53,9 @@ def rational_quadratic_spline(
 
     Args:
         inputs: (...,) values.
-        width_logits, height_logits: (..., K), or any shape whose batch part broadcasts to the
-            inputs' (parameters shared by many inputs, e.g. (D, K) against (B, D): the knots are
-            then computed once, on the parameters' own rows).
+        width_logits, height_logits: (..., K), both of one shape, whose batch part is the inputs'
+            or broadcasts to it (parameters shared by many inputs, e.g. (D, K) against (B, D): the
+            knots are then computed once, on the parameters' own rows).
         derivative_logits: (..., K + 1), mapped by softplus + MIN_DERIVATIVE.
         inverse: evaluate the inverse map (quadratic formula, stable root).
 
@@ -72,7 +73,7 @@ def _spline(inputs: Tensor, logits: Tensor, derivative_logits: Tensor, *, invers
     batch's cost is its count of tensor operations, not their size."""
     if MIN_BIN_WIDTH * logits.shape[-1] >= 1:
         raise ValueError(f"too many bins ({logits.shape[-1]}) for the minimum bin width {MIN_BIN_WIDTH}")
-    lower, size, interior = _bins(logits, left, right, MIN_BIN_WIDTH)  # MIN_BIN_HEIGHT is the same
+    lower, size, interior = _bins(logits, left, right, MIN_BIN_WIDTH)
     deriv = MIN_DERIVATIVE + F.softplus(derivative_logits)
     idx = (inputs[..., None] >= interior[..., 1 if inverse else 0, :]).sum(-1, keepdim=True)  # each input's bin
     batch = idx.shape[:-1]  # shared parameters broadcast here: gathered from, never copied
