@@ -8,7 +8,6 @@ of the same size are timed in the same run, on the same data.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from sbi_lite.density import build
 
 from _markdown import to_markdown
+from ng_accuracy import _commit
 
 torch.set_num_threads(1)
 SIZES = [(2, 5), (5, 20), (10, 50)]
@@ -78,10 +78,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     note = "" if any(r["estimator"].startswith("sbi ") for r in rows) else \
         "\nThe `sbi` package was not installed in this run, so it has no rows.\n"
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
-                            capture_output=True, text=True).stdout.strip()
     text = (f"# Flow throughput (batch {BATCH}, one CPU thread, process CPU time, float32)\n\n"
-            f"Command: `PYTHONPATH=. .venv/bin/python benchmarks/flow_throughput.py` at {commit}, torch "
+            f"Command: `PYTHONPATH=. .venv/bin/python benchmarks/flow_throughput.py` at {_commit()}, torch "
             f"{torch.__version__}\n{note}\n"
             + to_markdown(table, ",.0f") + "\n")
     (Path(__file__).parent / "results" / "flow_throughput.md").write_text(text)

@@ -35,13 +35,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _markdown import to_markdown  # noqa: E402
 from contrastive_step import export, values_and_gradients  # noqa: E402
+from sbi_lite.density import layers  # noqa: E402
+from sbi_lite.density.registry import build  # noqa: E402
 
 D, C, N = 5, 8, 2000
 CASES = [("nsf", {}), ("nsf (box-supported)", {"bounds": (-3 * torch.ones(D), 3 * torch.ones(D))})]
-
-
-def _one_call_rows() -> int:
-    return importlib.import_module("sbi_lite.density.layers")._ONE_CALL_ROWS
 
 
 class Version:
@@ -73,9 +71,7 @@ def check_same(old: Version, new: Version, theta, x) -> dict:
 
 def coupling_paths(reps: int) -> pd.DataFrame:
     """ms for one forward and backward of the default NSF's first coupling layer, each path forced."""
-    layers = importlib.import_module("sbi_lite.density.layers")
-    registry = importlib.import_module("sbi_lite.density.registry")
-    net = registry.build("nsf", D, C, seed=0)
+    net = build("nsf", D, C, seed=0)
     layer = next(t for t in net.transform.transforms if isinstance(t, layers.Coupling))
     kept, out = layers._ONE_CALL_ROWS, []
     g = torch.Generator().manual_seed(1)
@@ -143,7 +139,7 @@ def main() -> None:
             f"agree (columns at the right), and so do they on 2,000 rows.\n\n" + to_markdown(pd.DataFrame(rows), ".4g") + "\n\n"
             f"## One coupling layer, both halves in one spline call or in two (this tree)\n\n"
             f"Forward and backward of the default NSF's first coupling layer, medians of {args.reps} alternated "
-            f"repetitions of 10; `sbi_lite.density.layers._ONE_CALL_ROWS` = {_one_call_rows()} picks the path.\n\n"
+            f"repetitions of 10; `sbi_lite.density.layers._ONE_CALL_ROWS` = {layers._ONE_CALL_ROWS} picks the path.\n\n"
             + to_markdown(coupling_paths(args.reps), ".4g") + "\n")
     Path(args.out).write_text(text)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -95,10 +95,14 @@ class Coupling(Transform):
             return out[..., self.unorder], logdet.sum(-1)
         out_tr, ld_tr = self.elementwise(inputs[..., self.transformed], params)
         y_id, ld_id = self.elementwise(inputs[..., self.identity], self.free)  # knots once, on the free rows
-        return torch.cat([out_tr, y_id], -1)[..., self.unorder], ld_tr.sum(-1) + ld_id.sum(-1)
+        return self._join(out_tr, y_id, ld_tr, ld_id)
 
     def inverse(self, inputs, context=None):
         # the identity half is restored first (its parameters are free), then it conditions the other
         y_id, ld_id = self.elementwise(inputs[..., self.identity], self.free, inverse=True)
         out_tr, ld_tr = self.elementwise(inputs[..., self.transformed], self._params(y_id, context), inverse=True)
+        return self._join(out_tr, y_id, ld_tr, ld_id)
+
+    def _join(self, out_tr: Tensor, y_id: Tensor, ld_tr: Tensor, ld_id: Tensor) -> tuple[Tensor, Tensor]:
+        """Both halves back in the features' order, and the layer's log-determinant."""
         return torch.cat([out_tr, y_id], -1)[..., self.unorder], ld_tr.sum(-1) + ld_id.sum(-1)
