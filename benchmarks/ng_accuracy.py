@@ -280,8 +280,12 @@ def _commit() -> str:
     """The code a run measured (runs made before this field existed have none)."""
     import subprocess
 
-    out = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(HERE), *args], capture_output=True, text=True).stdout.strip()
+
+    # dirty only where code changed: results written by an earlier call do not count
+    code = git("status", "--porcelain", "--untracked-files=no", "--", ":/sbi_lite", ":/simulators", ":/benchmarks/*.py")
+    return (git("describe", "--always") or "unknown") + ("-dirty" if code else "")
 
 
 def run_one(name: str, k: int, seed: int) -> Path:
