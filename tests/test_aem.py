@@ -149,14 +149,18 @@ def test_aem_fits_a_known_conditional(trained):
 
 @pytest.mark.slow
 def test_default_eval_samples_keep_log_prob_close_to_a_large_s(trained):
-    """MCMC potentials call log_prob in eval mode with the default S. Error against S = 20,000
-    over these 400 held-out points, bias / sd in nats: S = 100: +0.003 / 0.022; S = 50: +0.005 /
-    0.027; S = 20: +0.011 / 0.033 (the sd falls as 1/√S only roughly: one fixed set of
-    common random numbers serves every point)."""
+    """MCMC potentials call log_prob in eval mode with the default S. Root-mean-square error against
+    S = 20,000 over these 400 held-out points, in nats, for this fixture (seed 0) / the same
+    training from seeds 1 / 2: S = 100 (the default) 0.023 / 0.022 / 0.020; S = 50 0.032 / 0.047 /
+    0.033; S = 20 0.037 / 0.037 / 0.042; S = 200 0.015 / 0.020 / 0.016. The mean error alone is no
+    measure: one fixed set of common random numbers serves every point, so the mean is mostly that
+    set's draw (at S = 100 +0.011 / +0.011 / +0.006, at S = 50 −0.007 / −0.021 / −0.014: one sign
+    for all three networks) and shrinks with S only on average."""
     from test_train import conditional_data
 
     y, c = conditional_data(400, 3)
     with torch.no_grad():
         err = trained.log_prob(y, c) - trained.log_prob(y, c, num_samples=20_000)
-    print(f"default S = {trained.eval_samples}: bias {float(err.mean()):+.4f}, sd {float(err.std()):.4f} nats")
-    assert abs(float(err.mean())) < 0.01 and float(err.std()) < 0.025
+    rms = float(err.pow(2).mean().sqrt())
+    print(f"default S = {trained.eval_samples}: rms {rms:.4f}, mean {float(err.mean()):+.4f}, sd {float(err.std()):.4f} nats")
+    assert rms < 0.028
