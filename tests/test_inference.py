@@ -199,22 +199,25 @@ def test_nonlinear_gaussian_does_not_stop_while_the_posterior_moves():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("observation, bar", [(0, 0.79), (5, 0.87)])
-def test_default_snpe_matches_the_exact_nonlinear_gaussian_posterior(observation, bar):
-    """The default SNPE-C at the benchmark's budget, against 10,000 exact-likelihood draws
-    (benchmarks/reference/ng_observations.npz, observation 0 = the paper's x0)."""
+def test_default_snpe_matches_the_exact_nonlinear_gaussian_posterior():
+    """The default SNPE-C at the benchmark's budget on the paper's x0, against 10,000
+    exact-likelihood draws (benchmarks/reference/ng_observations.npz, observation 0).
+
+    One observation only: a run at this budget took 510-530 s of a 2-core CI machine at 3b9026c,
+    and the other observations are the benchmark's (benchmarks/ng_accuracy.py, 4 seeds each,
+    ``ours_snpe_onecall``). Observation 5 was also run here until 3b9026c, at a bar of 0.87; the
+    benchmark's run of this configuration there at seed 0 measured 0.760."""
     from pathlib import Path
 
     data = np.load(Path(__file__).parents[1] / "benchmarks" / "reference" / "ng_observations.npz")
     task = get_task("nonlinear_gaussian")
-    post = infer(task.simulator, task.prior, data["x0"][observation], rounds=10, simulations_per_round=1000,
+    post = infer(task.simulator, task.prior, data["x0"][0], rounds=10, simulations_per_round=1000,
                  seed=0, progress=False)
-    score = c2st(post.sample(10_000, seed=1000), torch.as_tensor(data["reference"][observation]), seed=0)
+    score = c2st(post.sample(10_000, seed=1000), torch.as_tensor(data["reference"][0]), seed=0)
     print(f"C2ST {score:.3f}")
-    # measured at seeds 0 / 1 / 2 (benchmarks/results/snpe_causes.md row 17): observation 0 0.766 /
-    # 0.728 / 0.755 (sbi NPE-C 0.77-0.81; the paper's atomic MAF 0.85-0.93); observation 5 0.783 /
-    # 0.792 / 0.857, where proposals cut to q's 99.9% region rather than its 99% gave 0.885-0.892
-    assert score <= bar
+    # this run (seed 0) measured 0.772 at 3b9026c; seeds 0 / 1 / 2 at snpe_causes.md row 17 gave
+    # 0.766 / 0.728 / 0.755 (sbi NPE-C 0.77-0.81; the paper's atomic MAF 0.85-0.93)
+    assert score <= 0.79
 
 
 @pytest.mark.parametrize("retrain", [False, True])

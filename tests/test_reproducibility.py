@@ -24,7 +24,7 @@ prior = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
 out = {}
 for method in ("snpe", "sre", "snl"):
     post = infer(simulator, prior, [0.5, -0.5], method=method, rounds=2, simulations_per_round=200, num_atoms=10,
-                 seed=7, n_jobs=n_jobs, progress=False, chains=4, train_config=TrainConfig(max_epochs=4))
+                 seed=7, n_jobs=n_jobs, progress=False, chains=40, train_config=TrainConfig(max_epochs=4))
     draws = post.sample(64, seed=3)
     history = post.history.drop(columns=[c for c in post.history if c.startswith("seconds")])
     out[method] = {"draws": hashlib.sha256(draws.numpy().tobytes()).hexdigest(), "history": history.to_json()}
