@@ -95,6 +95,10 @@ OURS = {
     "ours_snpe_b400": dict(method="snpe", train_config=TrainConfig(batch_size=400, learning_rate=2e-3)),
     "ours_snpe_box_b400": dict(method="snpe", leakage_free=True,
                                train_config=TrainConfig(batch_size=400, learning_rate=2e-3)),
+    # the default and the MAF once more, as CPU peers of the two b400 configs in the sitting that ran them
+    # (the runs are deterministic: C2ST is the stored ours_snpe_onecall's and ours_snpe_maf_onecall's)
+    "ours_snpe_peer3": dict(method="snpe"),
+    "ours_snpe_maf_peer3": dict(method="snpe", estimator="maf"),
     # the default NSF deepened, 5 -> 8 transforms (snpe_causes.md row 21)
     "ours_snpe_t8": dict(method="snpe", estimator_kwargs=dict(num_transforms=8)),
     # the default with an exponential moving average of the weights (decay 0.99, about two epochs of
