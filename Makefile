@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints/cpu.txt
 PYTEST_ARGS ?=
+# pytest-xdist processes, one torch thread each (tests/conftest.py); PYTEST_WORKERS=0 runs in this process
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test bench paper-grid paper-pilot clean
 
@@ -39,7 +41,7 @@ paper-pilot:
 		GRID_ARGS="--rounds 6 --simulations 500 --max-epochs 20 --seeds 0 1 2 3"
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -199,6 +199,7 @@ def test_nonlinear_gaussian_does_not_stop_while_the_posterior_moves():
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_default_snpe_matches_the_exact_nonlinear_gaussian_posterior():
     """The default SNPE-C at the benchmark's budget on the paper's x0, against 10,000
     exact-likelihood draws (benchmarks/reference/ng_observations.npz, observation 0).
