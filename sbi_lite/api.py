@@ -78,7 +78,7 @@ def infer(
         preset: where the arguments left as None take their values: "default" (chosen by C2ST
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
             ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and, for
-            that NSF, minibatches of 200 at learning rate 1e-3; other estimators train with the
+            that NSF, minibatches of 400 at learning rate 2e-3; other estimators train with the
             paper's settings) or "paper" (the paper's settings: SNPE-C with a MAF, K = 100,
             proposals from q(θ|x0), minibatches of 100 at 5e-4). SRE and SNL are the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.

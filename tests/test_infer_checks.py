@@ -152,11 +152,11 @@ def test_an_atypical_x0_is_warned_about_after_round_one():
 
 
 @pytest.mark.parametrize("kwargs, batch, lr", [
-    (dict(), 200, 1e-3),                                # the default preset's SNPE-C training
+    (dict(), 400, 2e-3),                                # the default preset's SNPE-C training
     (dict(preset="paper"), 100, 5e-4),                  # the paper's
     (dict(method="sre", num_atoms=10), 100, 5e-4),
     (dict(estimator="maf"), 100, 5e-4),                 # measured for the NSF only
-    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, hidden=8, num_transforms=1)), 200, 1e-3),
+    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, hidden=8, num_transforms=1)), 400, 2e-3),
     (dict(estimator="ensemble", estimator_kwargs=dict(members=2, member="maf", hidden=8)), 100, 5e-4),
     (dict(train_config=TrainConfig(batch_size=50), num_atoms=10), 50, 5e-4),  # an explicit config wins
 ])
@@ -178,6 +178,6 @@ def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(m
 
 
 def test_num_atoms_is_checked_against_the_presets_minibatch_size():
-    for kwargs, batch in ((dict(), 200), (dict(preset="paper"), 100)):
+    for kwargs, batch in ((dict(), 400), (dict(preset="paper"), 100)):
         with pytest.raises(ValueError, match=rf"num_atoms must be in \[2, batch size {batch}\].* got {batch + 1}"):
             infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "num_atoms": batch + 1, **kwargs})

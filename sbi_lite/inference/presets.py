@@ -35,11 +35,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # An ensemble trains as its members would: two NSFs with the paper's 100 at 5e-4 took 1.9x the CPU
 # they took with the NSF's 200 at 1e-3, and were less accurate (C2ST 0.800 against 0.780,
 # observation 1; snpe_causes.md row 19).
-# SNPE-C's NSF: minibatches of 200 at twice the learning rate; a step on 200 rows costs about what
-# one on 100 does, so as accurate in 0.45x the CPU (snpe_causes.md row 10, results/train_step.md)
+# SNPE-C's NSF: minibatches of 400 at four times the paper's learning rate. A step on 200 rows costs
+# about what one on 100 does (as accurate in 0.45x the CPU: snpe_causes.md row 10), and one on 400
+# 1.3x that (results/train_step.md): level with 200 at 1e-3 in 0.6x its CPU (snpe_causes.md row 27)
 TRAINING: dict[str, dict[tuple[str, str | None], dict[str, Any]]] = {
     "paper": {},
-    "default": {("snpe", "nsf"): {"batch_size": 200, "learning_rate": 1e-3}},
+    "default": {("snpe", "nsf"): {"batch_size": 400, "learning_rate": 2e-3}},
 }
 
 
@@ -63,7 +64,7 @@ def preset_training(preset: str, method: str, estimator: str | None,
 
     Example:
         >>> preset_training("default", "snpe", "nsf"), preset_training("default", "snpe", "maf")
-        ({'batch_size': 200, 'learning_rate': 0.001}, {})
+        ({'batch_size': 400, 'learning_rate': 0.002}, {})
         >>> preset_training("default", "snpe", "ensemble", dict(member="maf"))
         {}
     """
