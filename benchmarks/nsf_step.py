@@ -1,6 +1,7 @@
 """The neural spline flow's costs, a git ref's code against this tree: ``train`` on the Nonlinear
-Gaussian's shapes (θ 5-D, x 8-D) at the default SNPE-C settings (maximum likelihood, minibatches
-of 200 at 1e-3), and ``log_prob`` and ``sample`` without gradients.
+Gaussian's shapes (θ 5-D, x 8-D) at the SNPE-C settings that were the default until
+snpe_causes.md row 27 (maximum likelihood, minibatches of 200 at 1e-3), and ``log_prob`` and
+``sample`` without gradients.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/nsf_step.py --before <ref> [--reps 7]
 
@@ -134,8 +135,9 @@ def main() -> None:
             f"before = `{args.before}` ({commit[:7]}), after = this tree ({here}{'-dirty' if dirty else ''}); "
             f"torch {torch.__version__}, one thread, {platform.processor() or platform.machine()}; process CPU "
             f"time, medians of {args.reps} alternated repetitions on a shared 2-core machine. Shapes of the "
-            f"Nonlinear Gaussian (θ {D}-D, x {C}-D), the default NSF; `train` at the default SNPE-C settings "
-            f"(minibatches of 200 at 1e-3). Both versions' log-densities and gradients on the same 200 rows "
+            f"Nonlinear Gaussian (θ {D}-D, x {C}-D), the default NSF; `train` at the SNPE-C settings that "
+            f"were the default until snpe_causes.md row 27 (minibatches of 200 at 1e-3). Both versions' "
+            f"log-densities and gradients on the same 200 rows "
             f"agree (columns at the right), and so do they on 2,000 rows.\n\n" + to_markdown(pd.DataFrame(rows), ".4g") + "\n\n"
             f"## One coupling layer, both halves in one spline call or in two (this tree)\n\n"
             f"Forward and backward of the default NSF's first coupling layer, medians of {args.reps} alternated "
