@@ -13,7 +13,9 @@ against exact rejection sampling from the prior (10,000 draws, or all of 4,210 a
 C2ST is 0.494–0.504 on the five observations. The separable critic came out less accurate here
 (results/two_moons.md), so the joint classifier stays SRE's default. SNPE-C's truncated
 proposals were narrowed from q's 99.9% region to its 99% region on the Nonlinear Gaussian
-(results/snpe_causes.md row 17); ``snpe`` against ``snpe_tail001`` checks that change here.
+(results/snpe_causes.md row 17); ``snpe`` against ``snpe_tail001`` checks that change here. Its
+training was changed from minibatches of 200 at 1e-3 to 400 at 2e-3 (row 27); ``snpe_default27``
+against ``snpe_peer27`` (row 17's settings, run again beside it) checks that change here.
 ``joint_k50`` and ``joint_k10`` check SRE with K = 50 and K = 10 contrasting atoms, a half and a
 tenth of the default's pairs per step (K = 10 took 0.2x the default's CPU on the Nonlinear Gaussian).
 
@@ -29,12 +31,15 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from _markdown import to_markdown
+from ng_accuracy import ROW17_TRAINING
+from sbi_lite.train import TrainConfig
 
 HERE = Path(__file__).parent
 RUNS = HERE / "results" / "two_moons"
@@ -45,10 +50,16 @@ CONFIGS = {"joint": dict(method="sre", estimator_kwargs=dict(critic="joint")),
            "separable_wide": dict(method="sre", estimator_kwargs=dict(critic="separable", hidden=128, features=128)),
            "joint_k50": dict(method="sre", estimator_kwargs=dict(critic="joint"), num_atoms=50),
            "joint_k10": dict(method="sre", estimator_kwargs=dict(critic="joint"), num_atoms=10),
-           "snpe": dict(method="snpe"),
-           "snpe_tail001": dict(method="snpe", truncation_tail=1e-3)}
+           # SNPE-C's runs stored before the default trained on minibatches of 400 at 2e-3 (snpe_causes.md
+           # row 27) name the training they ran with, so that a rerun reproduces them
+           "snpe": dict(method="snpe", train_config=ROW17_TRAINING),
+           "snpe_tail001": dict(method="snpe", truncation_tail=1e-3, train_config=ROW17_TRAINING),
+           # the default since row 27, and row 17's run again beside it as its peer in the same sitting
+           "snpe_default27": dict(method="snpe"),
+           "snpe_peer27": dict(method="snpe", train_config=ROW17_TRAINING)}
 # a configuration -> the one it is compared with, cell by cell
-PEERS = {"separable": "joint", "separable_wide": "joint", "joint_k50": "joint", "joint_k10": "joint", "snpe": "snpe_tail001"}
+PEERS = {"separable": "joint", "separable_wide": "joint", "joint_k50": "joint", "joint_k10": "joint", "snpe": "snpe_tail001",
+         "snpe_default27": "snpe_peer27"}
 
 
 def _shift(theta: np.ndarray) -> np.ndarray:
@@ -110,6 +121,17 @@ def run_one(config: str, k: int, seed: int) -> Path:
     return out
 
 
+def _describe(kwargs: dict) -> str:
+    """infer's keyword arguments, a TrainConfig shown by the fields it changes."""
+    def short(v):
+        if not isinstance(v, TrainConfig):
+            return repr(v)
+        changed = {f.name: getattr(v, f.name) for f in fields(v) if getattr(v, f.name) != f.default}
+        return "TrainConfig(" + ", ".join(f"{k}={w!r}" for k, w in changed.items()) + ")"
+
+    return "{" + ", ".join(f"{k!r}: {short(v)}" for k, v in kwargs.items()) + "}"
+
+
 def summarize() -> str:
     runs = pd.DataFrame([json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))])
     if runs.empty:
@@ -127,12 +149,14 @@ def summarize() -> str:
         if both.empty:
             continue
         delta = both[f"c2st {config}"] - both[f"c2st {peer}"]
-        lines.append(f"- {config} ({CONFIGS[config]}) against {peer}, {len(both)} paired cells: median C2ST "
+        lines.append(f"- {config} ({_describe(CONFIGS[config])}) against {peer}, {len(both)} paired cells: median C2ST "
                      f"{both[f'c2st {config}'].median():.3f} against {both[f'c2st {peer}'].median():.3f}, median "
                      f"paired difference {delta.median():+.3f}, better in {int((delta < 0).sum())} of {len(both)}; "
                      f"median CPU {both[f'seconds_cpu {config}'].median():.0f} s against "
-                     f"{both[f'seconds_cpu {peer}'].median():.0f} s.")
-    text = ("# SRE's critics and SNPE-C's truncation on two moons (5 rounds × 1,000 simulations; SRE: K = 100)\n\n"
+                     f"{both[f'seconds_cpu {peer}'].median():.0f} s (median of the per-cell ratios "
+                     f"{(both[f'seconds_cpu {config}'] / both[f'seconds_cpu {peer}']).median():.2f}).")
+    text = ("# SRE's critics, SNPE-C's truncation and its training on two moons (5 rounds × 1,000 simulations; "
+            "SRE: K = 100)\n\n"
             "Command: `.venv/bin/python benchmarks/two_moons.py --configs <names> --obs 0 1 2 3 4 "
             "--seeds 0`. "
             "C2ST of 10,000 final draws against 10,000 grid-posterior draws (0.5 = indistinguishable); "
