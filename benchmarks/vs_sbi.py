@@ -37,6 +37,11 @@ COMPARISONS = {
              "likelihood, batch 200) vs sbi's NSF (78k; atomic loss, K = 10, batch 200); ours run before 3b2eea7"),
     "snpe_onecall": ("ours_snpe_onecall", "sbi_npe_c", "defaults as in snpe, ours run after 3b2eea7 (the NSF's "
                      "coupling halves in one spline call, fewer operations per spline, a lighter training step)"),
+    "snpe_default27": ("ours_snpe_default27", "sbi_npe_c", "defaults since snpe_causes.md row 27: as in snpe_onecall, "
+                       "trained on minibatches of 400 at 2e-3 (was 200 at 1e-3). Ours ran in later sittings, when "
+                       "the machine was slower: row 17's default run there took 2.7-4.4x (median 2.9x) the CPU of "
+                       "its snpe_onecall runs, so the seconds and ratios here are not comparable with sbi's; "
+                       "scaled by 2.9, the CPU ratio is about 0.11"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
                    "99.9% region (the default when it ran)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k), each slice sampler at its "
