@@ -71,6 +71,11 @@ OURS = {
     "ours_sre_k10": dict(method="sre", num_atoms=10),
     # the separable critic a(θ)ᵀb(x): a step's B×B scores from 2B network rows (issue 9)
     "ours_sre_sep": dict(method="sre", estimator_kwargs=dict(critic="separable")),
+    # SRE's classifier trained at four times the paper's learning rate (batch 100, patience 20): a
+    # contrastive epoch costs the same at any batch size (B·K pairs a step, N/B steps), so only fewer
+    # epochs can make it cheaper; ours_sre_peer4 is the paper's training run again beside it
+    "ours_sre_lr2e3": dict(method="sre", train_config=TrainConfig(learning_rate=2e-3)),
+    "ours_sre_peer4": dict(method="sre", train_config=TrainConfig()),
     # the default on x extended by its pairwise products (8 -> 44 numbers; snpe_causes.md row 16)
     "ours_snpe_quadx": dict(method="snpe", truncation_tail=1e-3),
     # the default until snpe_causes.md row 17 (proposals cut to q's 99.9% region): its runs, stored
