@@ -16,8 +16,7 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 
 from _markdown import to_markdown
 from _paired import paired_lines
+from _round_patches import decaying_last_round, defensive_proposals, without_first_round
 from sbi_lite.train import TrainConfig
 
 HERE = Path(__file__).parent
@@ -164,74 +164,9 @@ SBI = {
 QUADRATIC_X = {"ours_snpe_quadx"}
 # config -> a context manager that replaces a function of the round loop for the run; exploratory
 # patches, not options of infer
-ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: _decaying_last_round(2),
-                 "ours_snpe_noprior": lambda: _without_prior_round(),
-                 "ours_snpe_defensive": lambda: _defensive_proposals(0.1)}
-
-
-@contextmanager
-def _replacing(name: str, wrap):
-    """``sbi_lite.inference.rounds.<name>`` is ``wrap(the original)`` inside the scope."""
-    from sbi_lite.inference import rounds
-
-    plain = getattr(rounds, name)
-    setattr(rounds, name, wrap(plain))
-    try:
-        yield
-    finally:
-        setattr(rounds, name, plain)
-
-
-def _decaying_last_round(decays: int):
-    """The round loop's training call on all ROUNDS x SIMULATIONS pairs gets ``lr_decays=decays``."""
-
-    def wrap(plain):
-        def train(net, loss_fn, data, *, config, **kwargs):
-            if len(data[0]) >= ROUNDS * SIMULATIONS:
-                config = replace(config, lr_decays=decays)
-            return plain(net, loss_fn, data, config=config, **kwargs)
-
-        return train
-
-    return _replacing("train", wrap)
-
-
-def _without_prior_round():
-    """From round 2 on, the round loop trains (and validates) on every pair but round 1's: the store
-    puts round 1's SIMULATIONS pairs first, and the Nonlinear Gaussian never fails."""
-
-    def wrap(plain):
-        def train(net, loss_fn, data, *, config, validation, **kwargs):
-            if len(data[0]) > SIMULATIONS:
-                data, validation = tuple(t[SIMULATIONS:] for t in data), validation[SIMULATIONS:]
-            return plain(net, loss_fn, data, config=config, validation=validation, **kwargs)
-
-        return train
-
-    return _replacing("train", wrap)
-
-
-def _defensive_proposals(fraction: float):
-    """Every truncated proposal draws ``fraction`` of each batch from the whole prior, the rest from
-    the truncated prior, in an order shuffled by the round loop's generator. Outside the region the
-    proposal is ``fraction`` of the prior's density rather than none, so maximum likelihood still
-    learns the posterior inside it."""
-    import torch
-
-    def wrap(plain):
-        def truncated_prior(prior, draws, gen, **kwargs):
-            inner = plain(prior, draws, gen, **kwargs)
-
-            def propose(m: int):
-                k = round(fraction * m)
-                theta = torch.cat([prior.sample((k,), generator=gen), inner(m - k)])
-                return theta[torch.randperm(m, generator=gen)]
-
-            return propose
-
-        return truncated_prior
-
-    return _replacing("truncated_prior", wrap)
+ROUND_PATCHES = {"ours_snpe_lastdecay": lambda: decaying_last_round(2, ROUNDS * SIMULATIONS),
+                 "ours_snpe_noprior": lambda: without_first_round(SIMULATIONS),
+                 "ours_snpe_defensive": lambda: defensive_proposals(0.1)}
 
 
 def _products(x: np.ndarray) -> np.ndarray:
