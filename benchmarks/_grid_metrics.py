@@ -23,7 +23,7 @@ MMD_REFERENCE_DRAWS = 1000  # the protocol's reference sample size for MMD²
 # metrics this module adds, and the history columns the rows keep
 METRIC_COLUMNS = ["neg_log_prob_theta_star", "median_distance", "mmd2", "c2st_round", "c2st_final",
                   "theta_in_round"]
-HISTORY_COLUMNS = ["round", "proposal", "simulated", "failed", "failure_reasons", "epochs",
+HISTORY_COLUMNS = ["round", "proposal", "simulated", "failed", "failure_reasons", "training", "epochs",
                    "best_validation_loss", "acceptance_rate", "posterior_change", "seconds_propose",
                    "seconds_simulate", "seconds_train", "seconds_total"]
 

@@ -201,7 +201,8 @@ def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
 
 def _run_ours(name: str, x0: np.ndarray, seed: int):
     post, samples = run_ours_posterior(name, x0, seed)
-    extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist()}
+    extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist(),
+             "training": post.history.training.iloc[-1]}
     return samples, extra
 
 

@@ -17,7 +17,7 @@ it is retried next time) and
 
 Columns: the configuration (cell, arm, task, method, estimator, num_atoms, seed, rounds,
 simulations, sample_with, leakage_free, preset), the history (round, proposal, simulations,
-failed, failure_reasons, epochs, acceptance_rate, seconds_propose/simulate/train/total, ...) and
+failed, failure_reasons, training, epochs, acceptance_rate, seconds_propose/simulate/train/total, ...) and
 the metrics (neg_log_prob_theta_star, median_distance, mmd2, c2st_round, c2st_final).
 ``--preset`` is infer's preset ("paper": MAF, K = 100, proposals from q(θ|x0)). LV's θ are
 log rates already, so its KDE runs in log space as the protocol asks.

@@ -125,7 +125,10 @@ def run_one(config: str, k: int, seed: int) -> Path:
     samples = post.sample(FINAL_DRAWS, seed=seed + 1000)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     score = c2st(samples, torch.as_tensor(reference, dtype=torch.float32), seed=seed)
-    row = {"config": config, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu}
+    h = post.history
+    row = {"config": config, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
+           "training": h.training.iloc[-1], "epochs": h.epochs.tolist(),
+           **{f"seconds_{phase}": float(h[f"seconds_{phase}"].sum()) for phase in ("propose", "simulate", "train")}}
     RUNS.mkdir(parents=True, exist_ok=True)
     out = RUNS / f"{config}_obs{k}_seed{seed}.json"
     out.write_text(json.dumps(row))

@@ -114,7 +114,9 @@ def infer(
             1 only simulates what is missing up to ``simulations_per_round``.
         checkpoint: a file path. The run is written there (atomically) after every round; calling
             ``infer`` again with the same arguments resumes from it and re-simulates nothing
-            already stored. A changed configuration is refused, naming what changed.
+            already stored. A changed configuration is refused, naming what changed; the training
+            counts as the ``TrainConfig`` it resolves to, and a refusal for it names the
+            ``train_config`` that resumes the run.
         max_failure_fraction: stop, naming the reasons, when more than this fraction of a round's
             simulations fail.
         propose_budget: seconds a round's proposing phase (MCMC above all) may take before it

@@ -12,7 +12,7 @@ import copy
 import math
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 import pandas as pd
@@ -68,6 +68,18 @@ class TrainConfig:
             raise ValueError(f"lr_decays must be >= 0, got {self.lr_decays}")
         if not 0 < self.lr_decay < 1:
             raise ValueError(f"lr_decay must be in (0, 1), got {self.lr_decay}")
+
+    def brief(self) -> str:
+        """The call that makes this config, naming only the fields that differ from the defaults.
+
+        Example:
+            >>> TrainConfig(learning_rate=2e-3, clip_grad_norm=None).brief()
+            'TrainConfig(learning_rate=0.002, clip_grad_norm=None)'
+        """
+        default = TrainConfig()
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                   if getattr(self, f.name) != getattr(default, f.name)]
+        return f"TrainConfig({', '.join(changed)})"
 
 
 @dataclass

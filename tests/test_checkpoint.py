@@ -74,6 +74,52 @@ def test_a_run_written_under_another_default_truncation_tail_is_refused(tmp_path
     run(Simulator(), path, rounds=1, proposal="truncated", truncation_tail=1e-3)  # the caller vouches for its tail
 
 
+def _finished_resumes(path, **kw) -> bool:
+    """True when the finished run at ``path`` resumes under ``kw`` (nothing but the probe is simulated)."""
+    sim = Simulator()
+    run(sim, path, rounds=1, method="sre", **kw)
+    return sim.rows == 1
+
+
+@pytest.fixture
+def short_presets(monkeypatch):
+    """SRE's training under both presets, capped at 3 epochs so that a run takes a second."""
+    from sbi_lite.inference import presets
+
+    monkeypatch.setitem(presets.TRAINING["paper"], ("sre", None), {"max_epochs": 3})
+    monkeypatch.setitem(presets.TRAINING["default"], ("sre", None), {"max_epochs": 3, "learning_rate": 2e-3})
+
+
+RESOLVED = TrainConfig(max_epochs=3, clip_grad_norm=None)  # SRE's training under short_presets' paper preset
+
+
+def test_a_run_is_refused_only_where_its_resolved_training_changed(tmp_path, short_presets):
+    path = tmp_path / "run.ckpt"
+    run(Simulator(), path, rounds=1, method="sre", train_config=None, preset="paper")
+    with pytest.raises(ValueError, match=r"changed: training.learning_rate: '0.0005' -> '0.002'\. .*"
+                                         r"train_config=TrainConfig\(max_epochs=3, clip_grad_norm=None\): pass that"):
+        run(Simulator(), path, rounds=1, method="sre", train_config=None)
+    # the same training however it is asked for: the preset it ran under, or the TrainConfig it resolved to
+    assert _finished_resumes(path, train_config=None, preset="paper")
+    assert _finished_resumes(path, train_config=RESOLVED)
+
+
+def test_a_checkpoint_that_recorded_where_its_training_came_from_resumes_by_what_it_resolved_to(tmp_path, short_presets):
+    from sbi_lite.inference import checkpoint
+
+    path = tmp_path / "run.ckpt"
+    run(Simulator(), path, rounds=1, method="sre", train_config=None, preset="paper")
+    state = checkpoint.read_checkpoint(path)  # as written before 2026-12-02, under the paper's training
+    fingerprint = {k: v for k, v in state["fingerprint"].items() if not k.startswith("training.")}
+    for train, defaults in [("None", "{'max_epochs': 3}"), (repr(RESOLVED), "{}")]:  # by the preset; by the caller
+        state["fingerprint"] = {**fingerprint, "train": train, "train_defaults": defaults}
+        checkpoint.write_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
+        with pytest.raises(ValueError, match=r"changed: training.learning_rate: '0.0005' -> '0.002'\."):
+            run(Simulator(), path, rounds=1, method="sre", train_config=None)
+        assert _finished_resumes(path, train_config=None, preset="paper")
+        assert _finished_resumes(path, train_config=RESOLVED)
+
+
 KILLABLE = r"""
 import hashlib, sys, time
 import torch

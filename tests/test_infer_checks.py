@@ -169,13 +169,14 @@ def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(m
     seen = []
 
     def spy(module, loss_fn, data, *, config, **rest):
-        seen.append((config.batch_size, config.learning_rate))
+        seen.append(config)
         return train(module, loss_fn, data, config=replace(config, max_epochs=1), **rest)
 
     train = rounds.train
     monkeypatch.setattr(rounds, "train", spy)
-    infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "simulations_per_round": 400, **kwargs})
-    assert seen == [(batch, lr)]
+    post = infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "simulations_per_round": 400, **kwargs})
+    assert [(c.batch_size, c.learning_rate) for c in seen] == [(batch, lr)]
+    assert post.history["training"].tolist() == [seen[0].brief()]  # the history names what trained
 
 
 def test_num_atoms_is_checked_against_the_presets_minibatch_size():

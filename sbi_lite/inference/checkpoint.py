@@ -4,17 +4,28 @@ A checkpoint holds everything the round loop needs to continue exactly where it 
 (θ, x) pair with its round, the history rows, the network's weights, the proposal generator's
 state, the slice sampler's state, the run's root seed, and a fingerprint of the configuration.
 Resuming with a different configuration is refused, naming what changed.
+
+The fingerprint records the training a run resolved to, one ``training.<field>`` entry per
+``TrainConfig`` field, not where it came from (the caller, a preset or the method): a changed
+preset default then refuses only the runs it changes, and names the ``TrainConfig`` that resumes
+them. Checkpoints written before 2026-12-02 recorded ``train`` and ``train_defaults`` instead;
+``upgrade_training`` reads them as the training they resolved to.
 """
 
 from __future__ import annotations
 
+import ast
 import os
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint", "check_fingerprint"]
+from sbi_lite.train import TrainConfig
+
+__all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint", "check_fingerprint", "training_fingerprint",
+           "upgrade_training", "stored_training"]
 
 CHECKPOINT_FORMAT = 1
 
@@ -47,7 +58,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
 def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: dict[str, Any], *,
                       hints: dict[str, str] | None = None) -> None:
     """Refuse to resume a run whose configuration changed, naming every changed setting; ``hints``
-    (setting -> sentence) adds a sentence for each changed setting the checkpoint did not record."""
+    (setting -> sentence) adds a sentence for each changed setting the checkpoint did not record.
+    A changed training adds the ``train_config`` that resumes the run."""
     def value(settings: dict[str, Any], k: str) -> str:
         return repr(settings[k]) if k in settings else "not recorded"
 
@@ -55,6 +67,55 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
     if keys:
         hints = hints or {}
         notes = "".join(f" {hints[k]}" for k in keys if k not in stored and k in hints)
+        if any(k.startswith(PREFIX) for k in keys) and (config := stored_training(stored)) is not None:
+            notes += f" Its run trained with train_config={config.brief()}: pass that to resume it."
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "
                          + "; ".join(f"{k}: {value(stored, k)} -> {value(current, k)}" for k in keys)
                          + ". Resume with the same arguments, or use a new checkpoint path." + notes)
+
+
+PREFIX = "training."
+
+
+def training_fingerprint(config: TrainConfig) -> dict[str, str]:
+    """The fingerprint entries of the training a run resolved to: ``training.<field>`` -> repr.
+
+    Example:
+        >>> training_fingerprint(TrainConfig(learning_rate=2e-3))["training.learning_rate"]
+        '0.002'
+    """
+    return {PREFIX + f.name: repr(getattr(config, f.name)) for f in fields(config)}
+
+
+def stored_training(stored: dict[str, str]) -> TrainConfig | None:
+    """The ``TrainConfig`` a fingerprint's ``training.*`` entries record (fields added to
+    ``TrainConfig`` since it was written at their defaults), or None where it records none."""
+    names = {f.name for f in fields(TrainConfig)}
+    try:
+        given = {k[len(PREFIX):]: ast.literal_eval(v) for k, v in stored.items() if k.startswith(PREFIX)}
+        return TrainConfig(**{k: v for k, v in given.items() if k in names}) if given else None
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def upgrade_training(stored: dict[str, str], method_default: TrainConfig) -> dict[str, str]:
+    """``stored`` with a fingerprint's pre-2026-12-02 ``train`` and ``train_defaults`` replaced by
+    the ``training.*`` entries they resolved to (``method_default``: the method's own training, what
+    ``train=None`` started from), and any field added to ``TrainConfig`` since at its default.
+    Left as it is where the old entries cannot be read."""
+    stored = dict(stored)
+    if "train" in stored:
+        train, defaults = stored.pop("train"), stored.pop("train_defaults", "{}")
+        try:
+            if train == "None":
+                config = replace(method_default, **ast.literal_eval(defaults))
+            else:  # the repr of the caller's TrainConfig
+                call = ast.parse(train, mode="eval").body
+                config = TrainConfig(**{kw.arg: ast.literal_eval(kw.value) for kw in call.keywords})
+        except (ValueError, TypeError, SyntaxError, AttributeError):
+            return {**stored, "train": train, "train_defaults": defaults}
+        stored.update(training_fingerprint(config))
+    if any(k.startswith(PREFIX) for k in stored):
+        stored = {**training_fingerprint(TrainConfig()), **stored}
+    return stored
+

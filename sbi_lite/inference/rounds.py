@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from sbi_lite.checks import progress_enabled
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
 from sbi_lite.diagnostics.typicality import check_observation
-from sbi_lite.inference.checkpoint import check_fingerprint, read_checkpoint, write_checkpoint
+from sbi_lite.inference.checkpoint import (check_fingerprint, read_checkpoint, training_fingerprint, upgrade_training,
+                                           write_checkpoint)
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
 from sbi_lite.inference.truncation import tail_in_effect, truncated_prior
@@ -91,8 +92,9 @@ class RoundConfig:
 
     def fingerprint(self) -> dict[str, str]:
         """The settings that change results (not n_jobs, progress or budgets), for checkpoints."""
-        keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs", "train",
-                "train_defaults", "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
+        # the training enters as what it resolves to (checkpoint.training_fingerprint), not as train and train_defaults
+        keep = ("rounds", "simulations_per_round", "num_atoms", "proposal", "estimator", "estimator_kwargs",
+                "chains", "thin", "max_attempts", "sample_with", "vectorized", "stop_when_converged", "device")
         # settings added since checkpoints were first written enter only when set, so those still resume
         # (the round loop adds the truncation tail in effect to a truncated run's)
         later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail") if getattr(self, k)}
@@ -182,8 +184,10 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     tail = tail_in_effect(cfg.truncation_tail, highest_density) if truncated else None
     if truncated:  # the tail in effect, so that a run written under another default of it is not resumed
         fingerprint["truncation_tail"] = repr(tail)
+    train_cfg = cfg.train or replace(method.train_config(net), **cfg.train_defaults)
+    fingerprint.update(training_fingerprint(train_cfg))
     if saved is not None:
-        stored = dict(saved["fingerprint"])
+        stored = upgrade_training(saved["fingerprint"], method.train_config(net))
         if truncated and "truncation_tail" not in stored and cfg.truncation_tail is not None:
             # written before checkpoints recorded the tail in effect: the tail the caller names vouches for it
             stored["truncation_tail"] = fingerprint["truncation_tail"]
@@ -202,7 +206,6 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
             sampler = SliceSampler.from_state(method.potential(net, prior, x0), saved["sampler"])
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, 0)
     warned = False
-    train_cfg = cfg.train or replace(method.train_config(net), **cfg.train_defaults)
     previous = saved.get("draws") if saved is not None else None  # the last measured posterior's draws
     # what a checkpoint holds of the rounds done (a mid-round one adds the round's progress)
     state = {"root": root, "fingerprint": fingerprint, "round": start, "store": store.state(), "rows": rows,
@@ -268,7 +271,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         posterior, sampler = _posterior(method, net, prior, x0, cfg, sampler, gen, s_prop)
         rows.append({"round": r + 1, "proposal": proposal, "simulations": len(sims.theta) if sims else 0,
                      "failed": sims.failed if sims else 0, "failure_reasons": sims.reasons() if sims else "",
-                     "epochs": hist.epochs, "best_validation_loss": hist.best_validation_loss,
+                     "training": train_cfg.brief(), "epochs": hist.epochs,
+                     "best_validation_loss": hist.best_validation_loss,
                      "acceptance_rate": acceptance,
                      "potential_evaluations": evaluations, "mcmc_rhat": health.rhat, "mcmc_ess": health.ess,
                      "posterior_change": math.nan,
