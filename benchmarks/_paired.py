@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pandas as pd
 
 from sbi_lite.train import TrainConfig
@@ -11,13 +9,8 @@ from sbi_lite.train import TrainConfig
 
 def describe(kwargs: dict) -> str:
     """infer's keyword arguments, a TrainConfig shown by the fields it changes."""
-    def short(v):
-        if not isinstance(v, TrainConfig):
-            return repr(v)
-        changed = {f.name: getattr(v, f.name) for f in fields(v) if getattr(v, f.name) != f.default}
-        return "TrainConfig(" + ", ".join(f"{k}={w!r}" for k, w in changed.items()) + ")"
-
-    return "{" + ", ".join(f"{k!r}: {short(v)}" for k, v in kwargs.items()) + "}"
+    return "{" + ", ".join(f"{k!r}: {v.brief() if isinstance(v, TrainConfig) else repr(v)}"
+                           for k, v in kwargs.items()) + "}"
 
 
 def paired_lines(runs: pd.DataFrame, peers: dict[str, str], configs: dict[str, dict]) -> list[str]:

@@ -55,6 +55,21 @@ class TrainConfig:
     lr_decay: float = 0.2
 
     def __post_init__(self):
+        # plain ints and floats (not numpy scalars, not 400.0 for a count), so that equal settings
+        # print alike in a checkpoint's fingerprint and in the history
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in ("clip_grad_norm", "ema"):
+                continue
+            kind = int if f.name in ("batch_size", "patience", "max_epochs", "lr_decays") else float
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"{f.name} must be a number, got {f.name}={value!r}") from None
+            if isinstance(value, bool) or number != value:
+                raise TypeError(f"{f.name} must be {'a whole number' if kind is int else 'a number'}, "
+                                f"got {f.name}={value!r}")
+            object.__setattr__(self, f.name, number)
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         for name in ("batch_size", "patience", "max_epochs"):
@@ -70,7 +85,8 @@ class TrainConfig:
             raise ValueError(f"lr_decay must be in (0, 1), got {self.lr_decay}")
 
     def brief(self) -> str:
-        """The call that makes this config, naming only the fields that differ from the defaults.
+        """The call that makes this config, naming only the fields that differ from ``TrainConfig()``'s
+        defaults (the paper's SNPE-C settings).
 
         Example:
             >>> TrainConfig(learning_rate=2e-3, clip_grad_norm=None).brief()

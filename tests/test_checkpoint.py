@@ -97,7 +97,7 @@ def test_a_run_is_refused_only_where_its_resolved_training_changed(tmp_path, sho
     path = tmp_path / "run.ckpt"
     run(Simulator(), path, rounds=1, method="sre", train_config=None, preset="paper")
     with pytest.raises(ValueError, match=r"changed: training.learning_rate: '0.0005' -> '0.002'\. .*"
-                                         r"train_config=TrainConfig\(max_epochs=3, clip_grad_norm=None\): pass that"):
+                                         r"train_config=TrainConfig\(max_epochs=3, clip_grad_norm=None\); passing that resumes it"):
         run(Simulator(), path, rounds=1, method="sre", train_config=None)
     # the same training however it is asked for: the preset it ran under, or the TrainConfig it resolved to
     assert _finished_resumes(path, train_config=None, preset="paper")
@@ -118,6 +118,28 @@ def test_a_checkpoint_that_recorded_where_its_training_came_from_resumes_by_what
             run(Simulator(), path, rounds=1, method="sre", train_config=None)
         assert _finished_resumes(path, train_config=None, preset="paper")
         assert _finished_resumes(path, train_config=RESOLVED)
+    # its history rows did not name the training either: the resumed history does
+    state["rows"] = [{k: v for k, v in row.items() if k != "training"} for row in state["rows"]]
+    checkpoint.write_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
+    resumed = run(Simulator(), path, rounds=1, method="sre", train_config=RESOLVED)
+    assert resumed.history["training"].tolist() == [RESOLVED.brief()]
+
+
+def test_old_and_partial_fingerprints_are_read_as_the_training_they_resolved_to():
+    import numpy as np
+
+    from sbi_lite.inference.checkpoint import training_fingerprint, upgrade_training
+
+    current = training_fingerprint(RESOLVED)
+    # before presets existed a fingerprint had train, and no train_defaults
+    assert upgrade_training({"seed": "3", "train": "None"}, RESOLVED) == {"seed": "3", **current}
+    # a field added to TrainConfig since the checkpoint was written ran at its default
+    assert upgrade_training({k: v for k, v in current.items() if k != "training.lr_decays"}, RESOLVED) == current
+    unreadable = {"train": "TrainConfig(no_such_field=1)", "train_defaults": "{}"}
+    assert upgrade_training(unreadable, RESOLVED) == unreadable  # left for the refusal to name
+    # equal settings print alike, however the numbers were given
+    given = TrainConfig(learning_rate=np.float64(5e-4), batch_size=np.int64(100), max_epochs=3.0, clip_grad_norm=None)
+    assert training_fingerprint(given) == current
 
 
 KILLABLE = r"""

@@ -48,6 +48,10 @@ def test_bad_config_is_rejected():
         TrainConfig(lr_decays=-1)
     with pytest.raises(ValueError, match="lr_decay must be in"):
         TrainConfig(lr_decay=1.5)
+    with pytest.raises(TypeError, match=r"batch_size must be a whole number, got batch_size=1.5"):
+        TrainConfig(batch_size=1.5)
+    with pytest.raises(TypeError, match=r"learning_rate must be a number, got learning_rate=None"):
+        TrainConfig(learning_rate=None)
     with pytest.raises(ValueError, match="same length"):
         train(torch.nn.Linear(1, 1), lambda a, b: a[:, 0], (torch.zeros(5, 1), torch.zeros(4, 1)))
 

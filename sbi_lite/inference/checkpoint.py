@@ -28,6 +28,7 @@ __all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint", "check_fi
            "upgrade_training", "stored_training"]
 
 CHECKPOINT_FORMAT = 1
+PREFIX = "training."  # the fingerprint's entries of the resolved TrainConfig
 
 
 def write_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -68,13 +69,12 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
         hints = hints or {}
         notes = "".join(f" {hints[k]}" for k in keys if k not in stored and k in hints)
         if any(k.startswith(PREFIX) for k in keys) and (config := stored_training(stored)) is not None:
-            notes += f" Its run trained with train_config={config.brief()}: pass that to resume it."
+            notes += (f" The checkpoint's run trained with train_config={config.brief()}; passing that resumes it "
+                      "if nothing else changed.")
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "
                          + "; ".join(f"{k}: {value(stored, k)} -> {value(current, k)}" for k in keys)
                          + ". Resume with the same arguments, or use a new checkpoint path." + notes)
 
-
-PREFIX = "training."
 
 
 def training_fingerprint(config: TrainConfig) -> dict[str, str]:
@@ -102,20 +102,22 @@ def upgrade_training(stored: dict[str, str], method_default: TrainConfig) -> dic
     """``stored`` with a fingerprint's pre-2026-12-02 ``train`` and ``train_defaults`` replaced by
     the ``training.*`` entries they resolved to (``method_default``: the method's own training, what
     ``train=None`` started from), and any field added to ``TrainConfig`` since at its default.
-    Left as it is where the old entries cannot be read."""
+    Left as it is where the old entries cannot be read. A method's own training (its clipping, the
+    estimator's EMA) has not changed since checkpoints were first written; were it to change, the
+    method's old value would have to be passed here for its old checkpoints."""
     stored = dict(stored)
-    if "train" in stored:
-        train, defaults = stored.pop("train"), stored.pop("train_defaults", "{}")
+    if "train" in stored:  # train_defaults is missing in checkpoints written before presets existed
         try:
-            if train == "None":
-                config = replace(method_default, **ast.literal_eval(defaults))
+            if stored["train"] == "None":
+                config = replace(method_default, **ast.literal_eval(stored.get("train_defaults", "{}")))
             else:  # the repr of the caller's TrainConfig
-                call = ast.parse(train, mode="eval").body
+                call = ast.parse(stored["train"], mode="eval").body
                 config = TrainConfig(**{kw.arg: ast.literal_eval(kw.value) for kw in call.keywords})
         except (ValueError, TypeError, SyntaxError, AttributeError):
-            return {**stored, "train": train, "train_defaults": defaults}
+            return stored
+        del stored["train"]
+        stored.pop("train_defaults", None)
         stored.update(training_fingerprint(config))
     if any(k.startswith(PREFIX) for k in stored):
         stored = {**training_fingerprint(TrainConfig()), **stored}
     return stored
-

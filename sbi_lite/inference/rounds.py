@@ -184,10 +184,11 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     tail = tail_in_effect(cfg.truncation_tail, highest_density) if truncated else None
     if truncated:  # the tail in effect, so that a run written under another default of it is not resumed
         fingerprint["truncation_tail"] = repr(tail)
-    train_cfg = cfg.train or replace(method.train_config(net), **cfg.train_defaults)
+    method_training = method.train_config(net)
+    train_cfg = cfg.train or replace(method_training, **cfg.train_defaults)
     fingerprint.update(training_fingerprint(train_cfg))
     if saved is not None:
-        stored = upgrade_training(saved["fingerprint"], method.train_config(net))
+        stored = upgrade_training(saved["fingerprint"], method_training)
         if truncated and "truncation_tail" not in stored and cfg.truncation_tail is not None:
             # written before checkpoints recorded the tail in effect: the tail the caller names vouches for it
             stored["truncation_tail"] = fingerprint["truncation_tail"]
@@ -196,6 +197,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
         store, rows, start = RoundStore.from_state(saved["store"]), list(saved["rows"]), int(saved["round"])
+        for row in rows:  # rows written before the history named the training: the fingerprint vouches it is this one
+            row.setdefault("training", train_cfg.brief())
         net.load_state_dict(saved["net"])
         gen.set_state(saved["generator"])
     elif initial is not None:
