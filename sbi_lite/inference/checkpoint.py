@@ -76,7 +76,6 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
                          + ". Resume with the same arguments, or use a new checkpoint path." + notes)
 
 
-
 def training_fingerprint(config: TrainConfig) -> dict[str, str]:
     """The fingerprint entries of the training a run resolved to: ``training.<field>`` -> repr.
 
