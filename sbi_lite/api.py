@@ -79,8 +79,8 @@ def infer(
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
             ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and, for
             that NSF, minibatches of 400 at learning rate 2e-3; other estimators train with the
-            paper's settings, except SRE's classifier, at learning rate 2e-3, benchmarks/results/
-            sre_training.md) or "paper" (the paper's settings: SNPE-C with a MAF, K = 100,
+            paper's settings, except SRE's classifier, at learning rate 2e-3 with gradients clipped
+            at norm 5, benchmarks/results/sre_training.md) or "paper" (the paper's settings: SNPE-C with a MAF, K = 100,
             proposals from q(θ|x0), minibatches of 100 at 5e-4). SNL is the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.

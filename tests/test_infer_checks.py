@@ -151,17 +151,17 @@ def test_an_atypical_x0_is_warned_about_after_round_one():
     assert typical.history["x0_typicality_p"].iloc[0] > 0.01
 
 
-@pytest.mark.parametrize("kwargs, batch, lr", [
-    (dict(), 400, 2e-3),                                # the default preset's SNPE-C training
-    (dict(preset="paper"), 100, 5e-4),                  # the paper's
-    (dict(method="sre", num_atoms=10), 100, 2e-3),     # SRE's classifier (results/sre_training.md)
-    (dict(method="sre", num_atoms=10, preset="paper"), 100, 5e-4),
-    (dict(estimator="maf"), 100, 5e-4),                 # measured for the NSF only
-    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, hidden=8, num_transforms=1)), 400, 2e-3),
-    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, member="maf", hidden=8)), 100, 5e-4),
-    (dict(train_config=TrainConfig(batch_size=50), num_atoms=10), 50, 5e-4),  # an explicit config wins
+@pytest.mark.parametrize("kwargs, batch, lr, clip", [
+    (dict(), 400, 2e-3, 5.0),                                # the default preset's SNPE-C training
+    (dict(preset="paper"), 100, 5e-4, 5.0),                  # the paper's
+    (dict(method="sre", num_atoms=10), 100, 2e-3, 5.0),      # SRE's classifier, as measured (results/sre_training.md)
+    (dict(method="sre", num_atoms=10, preset="paper"), 100, 5e-4, None),  # the paper's SRE does not clip
+    (dict(estimator="maf"), 100, 5e-4, 5.0),                 # measured for the NSF only
+    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, hidden=8, num_transforms=1)), 400, 2e-3, 5.0),
+    (dict(estimator="ensemble", estimator_kwargs=dict(members=2, member="maf", hidden=8)), 100, 5e-4, 5.0),
+    (dict(train_config=TrainConfig(batch_size=50), num_atoms=10), 50, 5e-4, 5.0),  # an explicit config wins
 ])
-def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(monkeypatch, kwargs, batch, lr):
+def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(monkeypatch, kwargs, batch, lr, clip):
     from dataclasses import replace
 
     from sbi_lite.inference import rounds
@@ -175,7 +175,7 @@ def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(m
     train = rounds.train
     monkeypatch.setattr(rounds, "train", spy)
     post = infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, "train_config": None, "simulations_per_round": 400, **kwargs})
-    assert [(c.batch_size, c.learning_rate) for c in seen] == [(batch, lr)]
+    assert [(c.batch_size, c.learning_rate, c.clip_grad_norm) for c in seen] == [(batch, lr, clip)]
     assert post.history["training"].tolist() == [seen[0].brief()]  # the history names what trained
 
 
