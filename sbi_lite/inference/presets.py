@@ -71,7 +71,7 @@ def preset_training(preset: str, method: str, estimator: str | None,
         >>> preset_training("default", "snpe", "nsf"), preset_training("default", "snpe", "maf")
         ({'batch_size': 400, 'learning_rate': 0.002}, {})
         >>> preset_training("default", "sre", None), preset_training("paper", "sre", None)
-        ({'learning_rate': 0.002}, {})
+        ({'learning_rate': 0.002, 'clip_grad_norm': 5.0}, {})
         >>> preset_training("default", "snpe", "ensemble", dict(member="maf"))
         {}
     """
