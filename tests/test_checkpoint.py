@@ -108,7 +108,7 @@ def test_a_checkpoint_that_recorded_where_its_training_came_from_resumes_by_what
     from sbi_lite.inference import checkpoint
 
     path = tmp_path / "run.ckpt"
-    run(Simulator(), path, rounds=1, method="sre", train_config=None, preset="paper")
+    fresh = run(Simulator(), path, rounds=1, method="sre", train_config=None, preset="paper")
     state = checkpoint.read_checkpoint(path)  # as written before 2026-12-02, under the paper's training
     fingerprint = {k: v for k, v in state["fingerprint"].items() if not k.startswith("training.")}
     for train, defaults in [("None", "{'max_epochs': 3}"), (repr(RESOLVED), "{}")]:  # by the preset; by the caller
@@ -123,6 +123,7 @@ def test_a_checkpoint_that_recorded_where_its_training_came_from_resumes_by_what
     checkpoint.write_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
     resumed = run(Simulator(), path, rounds=1, method="sre", train_config=RESOLVED)
     assert resumed.history["training"].tolist() == [RESOLVED.brief()]
+    assert resumed.history.columns.tolist() == fresh.history.columns.tolist()
 
 
 def test_old_and_partial_fingerprints_are_read_as_the_training_they_resolved_to():
