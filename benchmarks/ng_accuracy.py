@@ -84,6 +84,9 @@ OURS = {
     # ours_sre_peer5 is the default (the same settings as ours_sre_lr2e3) run again beside it
     "ours_sre_pat10": dict(method="sre", train_config=TrainConfig(learning_rate=2e-3, patience=10)),
     "ours_sre_peer5": dict(method="sre", train_config=TrainConfig(learning_rate=2e-3)),
+    # the default with the validation loss's atoms the same in every epoch: early stopping then
+    # compares epochs on the same draws, not on fresh atoms each time
+    "ours_sre_fixval": dict(method="sre", train_config=TrainConfig(learning_rate=2e-3, fixed_validation_draws=True)),
     # the default on x extended by its pairwise products (8 -> 44 numbers; snpe_causes.md row 16)
     "ours_snpe_quadx": dict(method="snpe", truncation_tail=1e-3),
     # the default until snpe_causes.md row 17 (proposals cut to q's 99.9% region): its runs, stored
@@ -153,7 +156,8 @@ for _kwargs in OURS.values():
         _kwargs.setdefault("train_config", TrainConfig(clip_grad_norm=None))
 # a configuration -> the one that ran beside it in the same sitting, alternating, for the CPU ratio
 PEERS = {"ours_snpe_b400": "ours_snpe_peer3", "ours_snpe_box_b400": "ours_snpe_maf_peer3",
-         "ours_sre_lr2e3": "ours_sre_peer4", "ours_sre_pat10": "ours_sre_lr2e3"}
+         "ours_sre_lr2e3": "ours_sre_peer4", "ours_sre_pat10": "ours_sre_lr2e3",
+         "ours_sre_fixval": "ours_sre_lr2e3"}
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
 # draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,

@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -41,6 +42,9 @@ class TrainConfig:
         lr_decays: how many times a stalled run goes on from its best weights with the learning
             rate multiplied by ``lr_decay`` before it stops (0: stop at the first stall).
         lr_decay: the factor in (0, 1) of each such step.
+        fixed_validation_draws: the validation loss's random draws (a contrastive loss's atoms,
+            a Monte-Carlo loss's noise) are the same in every epoch, so that epochs are compared
+            on the same draws and early stopping reacts to the weights, not to the draws.
     """
 
     learning_rate: float = 5e-4
@@ -53,6 +57,7 @@ class TrainConfig:
     ema: float | None = None
     lr_decays: int = 0
     lr_decay: float = 0.2
+    fixed_validation_draws: bool = False
 
     def __post_init__(self):
         # plain ints and floats (not numpy scalars, not 400.0 for a count), so that equal settings
@@ -60,6 +65,10 @@ class TrainConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is None and f.name in ("clip_grad_norm", "ema"):
+                continue
+            if f.name == "fixed_validation_draws":
+                if not isinstance(value, bool):
+                    raise TypeError(f"{f.name} must be True or False, got {f.name}={value!r}")
                 continue
             kind = int if f.name in ("batch_size", "patience", "max_epochs", "lr_decays") else float
             try:
@@ -222,7 +231,11 @@ def train(
     history = History()
     t0 = time.perf_counter()
     device = module_device(module)
-    with seeded_rng(spawn_int(seed), device):
+    root = spawn_int(seed)
+    # the validation draws' own stream, restarted every epoch when they are fixed
+    validation_seed = spawn_int(np.random.SeedSequence([root, 1]))
+    fixed_draws = (lambda: seeded_rng(validation_seed, device)) if config.fixed_validation_draws else nullcontext
+    with seeded_rng(root, device):
         # index permutations on the CPU whatever the module's device: the same seed, the same split
         perm = torch.randperm(n, device="cpu")
         n_val = min(max(1, int(round(config.validation_fraction * n))), n - 1)
@@ -260,7 +273,7 @@ def train(
                             a.lerp_(p, 1 - config.ema)
                 running += float(loss.detach())
             module.eval()
-            with torch.no_grad(), _swapped(params, average):
+            with torch.no_grad(), _swapped(params, average), fixed_draws():
                 val_loss = _mean_loss(loss_fn, val)
             history.train_loss.append(running / max(steps, 1))
             history.validation_loss.append(val_loss)

@@ -52,6 +52,8 @@ def test_bad_config_is_rejected():
         TrainConfig(batch_size=1.5)
     with pytest.raises(TypeError, match=r"learning_rate must be a number, got learning_rate=None"):
         TrainConfig(learning_rate=None)
+    with pytest.raises(TypeError, match=r"fixed_validation_draws must be True or False, got fixed_validation_draws=1"):
+        TrainConfig(fixed_validation_draws=1)
     with pytest.raises(ValueError, match="same length"):
         train(torch.nn.Linear(1, 1), lambda a, b: a[:, 0], (torch.zeros(5, 1), torch.zeros(4, 1)))
 
@@ -114,6 +116,41 @@ def test_the_best_validation_weights_are_restored():
               config=TrainConfig(learning_rate=0.01, batch_size=10, max_epochs=100, patience=3, clip_grad_norm=None))
     assert h.epochs == 13 and h.best_epoch == 9
     assert float(module.mu.detach()) == pytest.approx(0.10, abs=1e-6)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_fixed_validation_draws_score_every_epoch_on_the_same_draws(fixed):
+    """A contrastive validation loss on frozen weights: with the draws fixed, every epoch sees the
+    same atoms, so the same loss; without, the atoms (and the loss) change from epoch to epoch. The
+    training's own stream is the one it would be without validation draws."""
+    from sbi_lite.losses import contrastive_loss
+
+    module = torch.nn.Module()
+    module.w = torch.nn.Parameter(torch.ones(1))
+    score = lambda t, v: -(module.w * (t - v)).pow(2).sum(-1)  # noqa: E731
+    seen = []
+
+    def loss(t, v):
+        if module.training:
+            seen.append(torch.rand(1))  # the training's stream, after the epoch's shuffle
+            return 0 * module.w.expand(len(t))  # no gradient, so Adam leaves w where it is
+        return contrastive_loss(score, t, v, num_atoms=5)
+
+    theta, x = torch.randn(200, 1), torch.randn(200, 1)
+    config = TrainConfig(batch_size=180, max_epochs=6, patience=10, fixed_validation_draws=fixed)
+    h = train(module, loss, (theta, x), seed=0, config=config)
+    assert len(set(h.validation_loss)) == (1 if fixed else 6)
+    # the validation draws come from their own stream: the training's draws are what a run whose
+    # validation draws nothing sees
+    reference = []
+
+    def quiet(t, v):
+        if module.training:
+            reference.append(torch.rand(1))
+        return 0 * module.w.expand(len(t))
+
+    train(module, quiet, (theta, x), seed=0, config=config)
+    assert torch.equal(torch.cat(seen), torch.cat(reference)) == fixed
 
 
 def test_rows_held_out_for_validation_are_never_trained_on():
