@@ -25,7 +25,7 @@ import torch
 from sbi_lite.train import TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint", "check_fingerprint", "training_fingerprint",
-           "upgrade_training", "stored_training"]
+           "upgrade_training", "upgrade_rows", "stored_training"]
 
 CHECKPOINT_FORMAT = 1
 PREFIX = "training."  # the fingerprint's entries of the resolved TrainConfig
@@ -120,3 +120,14 @@ def upgrade_training(stored: dict[str, str], method_default: TrainConfig) -> dic
     if any(k.startswith(PREFIX) for k in stored):
         stored = {**training_fingerprint(TrainConfig()), **stored}
     return stored
+
+
+def upgrade_rows(rows: list[dict[str, Any]], training: TrainConfig) -> list[dict[str, Any]]:
+    """History rows written before rows named their training (before 2026-12-02), given a
+    ``training`` column where a fresh row has it, after ``failure_reasons``, so that a resumed
+    history's columns are in a fresh one's order."""
+    def upgraded(row: dict[str, Any]) -> dict[str, Any]:
+        items = list(row.items())
+        at = next((i + 1 for i, (k, _) in enumerate(items) if k == "failure_reasons"), len(items))
+        return dict(items[:at] + [("training", training.brief())] + items[at:])
+    return [row if "training" in row else upgraded(row) for row in rows]

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from sbi_lite.checks import progress_enabled
 from sbi_lite.diagnostics.convergence import DEFAULT_DRAWS, DEFAULT_THRESHOLD, converged, posterior_change
 from sbi_lite.diagnostics.typicality import check_observation
-from sbi_lite.inference.checkpoint import (check_fingerprint, read_checkpoint, training_fingerprint, upgrade_training,
-                                           write_checkpoint)
+from sbi_lite.inference.checkpoint import (check_fingerprint, read_checkpoint, training_fingerprint, upgrade_rows,
+                                           upgrade_training, write_checkpoint)
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
 from sbi_lite.inference.truncation import tail_in_effect, truncated_prior
@@ -197,8 +197,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
         store, rows, start = RoundStore.from_state(saved["store"]), list(saved["rows"]), int(saved["round"])
-        # rows written before the history named the training: the fingerprint vouches it is this one
-        rows = [row if "training" in row else _with_training(row, train_cfg.brief()) for row in rows]
+        rows = upgrade_rows(rows, train_cfg)  # the fingerprint vouches the training is this one
         net.load_state_dict(saved["net"])
         gen.set_state(saved["generator"])
     elif initial is not None:
@@ -291,14 +290,6 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if previous is not None and math.isnan(rows[-1]["posterior_change"]):
             _record_change(rows, previous, posterior.sample(len(previous), seed=int(seeds[-2]) + 1), int(seeds[-2]))
     return posterior.with_history(pd.DataFrame(rows))
-
-
-def _with_training(row: dict, training: str) -> dict:
-    """``row`` with ``training`` where a fresh row has it, after ``failure_reasons``, so that a resumed
-    history's columns are in a fresh one's order."""
-    items = list(row.items())
-    at = next((i + 1 for i, (k, _) in enumerate(items) if k == "failure_reasons"), len(items))
-    return dict(items[:at] + [("training", training)] + items[at:])
 
 
 def _replaying(first: Tensor, propose: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
