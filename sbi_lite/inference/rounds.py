@@ -196,7 +196,7 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
     _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
-        store, rows, start = RoundStore.from_state(saved["store"]), list(saved["rows"]), int(saved["round"])
+        store, rows, start = RoundStore.from_state(saved["store"]), saved["rows"], int(saved["round"])
         rows = upgrade_rows(rows, train_cfg)  # the fingerprint vouches the training is this one
         net.load_state_dict(saved["net"])
         gen.set_state(saved["generator"])
