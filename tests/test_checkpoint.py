@@ -104,6 +104,20 @@ def test_a_run_is_refused_only_where_its_resolved_training_changed(tmp_path, sho
     assert _finished_resumes(path, train_config=RESOLVED)
 
 
+def test_a_run_under_a_changed_preset_default_names_the_argument_that_resumes_it(tmp_path, short_presets,
+                                                                                 monkeypatch):
+    from sbi_lite.inference import presets
+
+    path = tmp_path / "run.ckpt"
+    monkeypatch.setitem(presets.PRESETS["default"], "sre", {"num_atoms": 10})
+    run(Simulator(), path, rounds=1, method="sre", num_atoms=None, train_config=None)
+    monkeypatch.setitem(presets.PRESETS["default"], "sre", {"num_atoms": 5})  # the default changes
+    with pytest.raises(ValueError, match=r"changed: num_atoms: '10' -> '5'\. .*which had num_atoms=10; "
+                                         r"passing that resumes it"):
+        run(Simulator(), path, rounds=1, method="sre", num_atoms=None, train_config=None)
+    assert _finished_resumes(path, num_atoms=10, train_config=None)
+
+
 def test_a_checkpoint_that_recorded_where_its_training_came_from_resumes_by_what_it_resolved_to(tmp_path, short_presets):
     from sbi_lite.inference import checkpoint
 

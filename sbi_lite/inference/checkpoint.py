@@ -22,12 +22,16 @@ from typing import Any
 
 import torch
 
+from sbi_lite.inference.presets import PRESETS
 from sbi_lite.train import TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint", "check_fingerprint", "training_fingerprint",
            "upgrade_training", "upgrade_rows", "stored_training"]
 
 CHECKPOINT_FORMAT = 1
+# the settings a preset fills when the caller leaves them as None: a run that took one from a preset
+# whose value has changed since is resumed by passing the recorded value
+PRESET_SETTINGS = frozenset(k for methods in PRESETS.values() for settings in methods.values() for k in settings)
 PREFIX = "training."  # the fingerprint's entries of the resolved TrainConfig
 
 
@@ -60,7 +64,8 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
                       hints: dict[str, str] | None = None) -> None:
     """Refuse to resume a run whose configuration changed, naming every changed setting; ``hints``
     (setting -> sentence) adds a sentence for each changed setting the checkpoint did not record.
-    A changed training adds the ``train_config`` that resumes the run."""
+    A changed training adds the ``train_config`` that resumes the run, a changed setting that a preset
+    fills (``num_atoms``, ``estimator``, ``proposal``) the argument that does."""
     def value(settings: dict[str, Any], k: str) -> str:
         return repr(settings[k]) if k in settings else "not recorded"
 
@@ -71,6 +76,9 @@ def check_fingerprint(path: str | os.PathLike, stored: dict[str, Any], current: 
         if any(k.startswith(PREFIX) for k in keys) and (config := stored_training(stored)) is not None:
             notes += (f" The checkpoint's run trained with train_config={config.brief()}; passing that resumes it "
                       "if nothing else changed.")
+        if given := [f"{k}={stored[k]}" for k in keys if k in PRESET_SETTINGS and k in stored]:
+            notes += (f" A preset's default may have changed since the checkpoint's run, which had {', '.join(given)}; "
+                      "passing that resumes it if nothing else changed.")
         raise ValueError(f"checkpoint {str(path)!r} was written by a run with another configuration; changed: "
                          + "; ".join(f"{k}: {value(stored, k)} -> {value(current, k)}" for k in keys)
                          + ". Resume with the same arguments, or use a new checkpoint path." + notes)
