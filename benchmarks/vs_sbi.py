@@ -57,11 +57,11 @@ COMPARISONS = {
                              "sbi's NRE-C with every default"),
     "sre_sbi_defaults": ("ours_sre", "sbi_nre_c_defaults", "same classifier (11k), K = 100 vs sbi's NRE-C with every "
                          "default, its slice sampler's too (20 chains, thin 1, 200 warm-up sweeps)"),
-    "sre_default7": ("ours_sre_default7", "sbi_nre_c_defaults7", "defaults since sre_training.md: our classifier "
-                     "(11k), K = 100, trained at 2e-3 clipped at 5, vs sbi's NRE-C with every default; the two "
-                     "alternating in one sitting"),
-    "sre_k50_default7": ("ours_sre_k50_lr2e3", "sbi_nre_c_defaults7", "as sre_default7 with K = 50 (5,000 pairs "
-                         "a step)"),
+    "sre_default7": ("ours_sre_default7", "sbi_nre_c_defaults7", "SRE's default before K = 50: the same classifier "
+                     "(11k), K = 100, trained at 2e-3 clipped at 5, vs sbi's NRE-C with every default; ours at "
+                     "K = 100 and K = 50 and sbi's alternating in one sitting"),
+    "sre_k50_default7": ("ours_sre_k50_lr2e3", "sbi_nre_c_defaults7", "SRE's default since sre_training.md's K = 50 "
+                         "section: as sre_default7 with K = 50 (5,000 pairs a step)"),
 }
 
 

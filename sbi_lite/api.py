@@ -69,7 +69,8 @@ def infer(
             "maf" for SNL by default, "maf" for both with ``preset="paper"``; "nsf_ar", "aem",
             "diffusion", "ensemble" or any registered name).
         rounds, simulations_per_round: the simulation budget.
-        num_atoms: K of the contrastive loss (2 ≤ K ≤ the minibatch size; None: the preset's, 100).
+        num_atoms: K of the contrastive loss (2 ≤ K ≤ the minibatch size; None: the preset's, 100, or
+            50 for SRE under the default preset).
         proposal: where SNPE-C's later rounds draw θ: "posterior" (q(θ|x0) itself, trained by
             the atomic contrastive loss, as in the paper) or "truncated" (the prior restricted to
             q's highest-density region at x0, trained by maximum likelihood: truncated sequential
@@ -79,9 +80,10 @@ def infer(
             against exact references on Nonlinear-Gaussian observations, benchmarks/results/
             ng_accuracy.md and snpe_causes.md: SNPE-C with an NSF, truncated proposals and, for
             that NSF, minibatches of 400 at learning rate 2e-3; other estimators train with the
-            paper's settings, except SRE's classifier, at learning rate 2e-3 with gradients clipped
-            at norm 5, benchmarks/results/sre_training.md) or "paper" (the paper's settings: SNPE-C with a MAF, K = 100,
-            proposals from q(θ|x0), minibatches of 100 at 5e-4). SNL is the same in both.
+            paper's settings, except SRE's classifier, at K = 50 and learning rate 2e-3 with gradients
+            clipped at norm 5, benchmarks/results/sre_training.md) or "paper" (the paper's settings:
+            SNPE-C with a MAF, K = 100, proposals from q(θ|x0), minibatches of 100 at 5e-4; SRE at
+            K = 100). SNL is the same in both.
         seed: same seed, same posterior, whatever ``n_jobs``.
         n_jobs: simulation workers.
         progress: progress bars over rounds, and inside each round over simulations and training

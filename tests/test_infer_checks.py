@@ -179,6 +179,21 @@ def test_the_preset_sets_batch_size_and_learning_rate_unless_train_config_does(m
     assert post.history["training"].tolist() == [seen[0].brief()]  # the history names what trained
 
 
+@pytest.mark.parametrize("kwargs, atoms", [
+    (dict(method="sre"), 50),                    # measured: results/sre_training.md
+    (dict(method="sre", preset="paper"), 100),   # the paper's
+    (dict(method="sre", num_atoms=7), 7),        # an explicit K wins
+    (dict(), 100),                               # SNPE-C
+])
+def test_the_preset_sets_num_atoms_unless_the_caller_does(monkeypatch, kwargs, atoms):
+    import sbi_lite.api
+
+    seen = []
+    monkeypatch.setattr(sbi_lite.api, "run_rounds", lambda simulator, prior, x0, method, cfg, *a, **kw: seen.append(cfg))
+    infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, **kwargs})
+    assert [c.num_atoms for c in seen] == [atoms]
+
+
 def test_num_atoms_is_checked_against_the_presets_minibatch_size():
     for kwargs, batch in ((dict(), 400), (dict(preset="paper"), 100)):
         with pytest.raises(ValueError, match=rf"num_atoms must be in \[2, batch size {batch}\].* got {batch + 1}"):
