@@ -4,6 +4,8 @@ the previous round's chains). Our sampler only, same potentials as ``mcmc_vs_sbi
 draws at thin 10, tune 50; runs alternate within each repetition (process CPU time, one thread).
 
     PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mcmc_levers.py [reps]
+
+writes ``benchmarks/results/mcmc_levers.md``.
 """
 
 import sys
@@ -20,6 +22,7 @@ from mcmc_vs_sbi import Counted, invariant, min_ess, ng_potential, snl_potential
 from sbi_lite.samplers import SliceSampler  # noqa: E402
 
 REF = Path(__file__).parent / "reference" / "nonlinear_gaussian_posterior.npy"
+OUT = Path(__file__).parent / "results" / "mcmc_levers.md"
 CASES = {  # name: (chains, start, burn_in)
     "100 chains, prior start, burn-in 200 (default)": (100, "prior", 200),
     "200 chains, prior start, burn-in 200": (200, "prior", 200),
@@ -54,7 +57,19 @@ def main(reps: int) -> None:
                              "min_bulk_ess": ess, "ess_per_cpu_s": ess / cpu})
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    print(to_markdown(df.groupby(["potential", "case"], sort=False).median(numeric_only=True).drop(columns="rep").reset_index()))
+    table = df.groupby(["potential", "case"], sort=False).median(numeric_only=True).drop(columns="rep").reset_index()
+    default = table[table.case.str.endswith("(default)")].set_index("potential").ess_per_cpu_s
+    table["ESS/s ÷ default"] = table.ess_per_cpu_s / table.potential.map(default)
+    print(to_markdown(table))
+    OUT.write_text(
+        "# Slice-sampler settings: chains, starts and burn-in (ESS per CPU-second)\n\n"
+        f"`PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mcmc_levers.py {reps}` (torch {torch.__version__}, "
+        "one thread, process CPU time, a shared 2-core machine). Potentials of `mcmc_vs_sbi.py`: the exact "
+        "Nonlinear-Gaussian posterior (ng) and a trained SNL likelihood (snl); 5,000 draws at thin 10 after 50 "
+        "tuning sweeps, CPU including tuning and burn-in; ESS = arviz bulk ESS of the kept draws, min over "
+        "parameters. 'posterior start': the chains start at draws of the exact NG posterior (for snl too: it "
+        f"stands in for the previous round's chains). Medians over {reps} repetitions, cases alternating.\n\n"
+        + to_markdown(table) + "\n\n## Every run\n\n" + to_markdown(df) + "\n")
 
 
 if __name__ == "__main__":
