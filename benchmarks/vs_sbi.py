@@ -42,8 +42,10 @@ COMPARISONS = {
                        "the machine was slower: row 17's default run there took 2.7-4.4x (median 2.9x) the CPU of "
                        "its snpe_onecall runs, so the seconds and ratios here are not comparable with sbi's; "
                        "scaled by 2.9, the CPU ratio is about 0.11"),
-    "snpe_default7": ("ours_snpe_default7", "sbi_npe_c7", "defaults as in snpe_default27 (the same runs again: "
-                      "deterministic), the two libraries alternating in one sitting"),
+    "snpe_default7": ("ours_snpe_default7", "sbi_npe_c7", "defaults as in snpe_default27, the two libraries "
+                      "alternating in one sitting (2026-12-02). Ours did not reproduce snpe_default27's stored runs "
+                      "in this sitting's fresh environment (the same code gives 66 epochs in round 1 of "
+                      "observation 0, not 64), so its C2ST is its own; sbi's did"),
     "snpe_sized": ("ours_snpe_sbisize", "sbi_npe_c", "our NSF at sbi's size (78k vs 78k), proposals cut to q's "
                    "99.9% region (the default when it ran)"),
     "snl": ("ours_snl", "sbi_nle", "defaults: our MAF (23k) vs sbi's NSF (78k), each slice sampler at its "

@@ -9,7 +9,9 @@ The fingerprint records the training a run resolved to, one ``training.<field>``
 ``TrainConfig`` field, not where it came from (the caller, a preset or the method): a changed
 preset default then refuses only the runs it changes, and names the ``TrainConfig`` that resumes
 them. Checkpoints written before 2026-12-02 recorded ``train`` and ``train_defaults`` instead;
-``upgrade_training`` reads them as the training they resolved to.
+``upgrade_training`` reads them as the training they resolved to. The settings a preset fills
+(``num_atoms``, ``estimator``, ``proposal``) are recorded as resolved too, and a refusal over one
+names the argument that resumes the run (SRE's default K went from 100 to 50 on 2026-12-02).
 """
 
 from __future__ import annotations
