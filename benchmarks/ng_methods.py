@@ -2,7 +2,7 @@
 side by side: C2ST of 10,000 final posterior draws against the stored reference posterior,
 the rejection acceptance rate of every round, and seconds per phase.
 
-Run (background; the 21 runs took ~2.5 h of 2 cores here):
+Run (background; the 21 runs of 2026-11-28 took ~2.5 h of 2 cores here):
     .venv/bin/python benchmarks/ng_methods.py --seeds 0 1 2 --n-jobs 2
     .venv/bin/python benchmarks/ng_methods.py --summarize      # rebuilds results/ng_methods.md
 Each run writes results/ng_runs/<config>_seed<k>.csv (one row per round); runs already there are
@@ -27,12 +27,16 @@ from _markdown import to_markdown
 
 HERE = Path(__file__).parent
 RUNS = HERE / "results" / "ng_runs"
+# the sitting before issue 9's speed-ups and measured defaults, kept to set the rerun beside
+BEFORE = RUNS / "2026-11-28"
 REFERENCE = HERE / "reference" / "nonlinear_gaussian_posterior.npy"
 
-# SNPE-C uses K = 10 here: K = 100 costs ~6× more per step on CPU (95 vs 15 ms for MAF).
+# SNPE-C uses K = 10 here: K = 100 costs ~6× more per step on CPU (95 vs 15 ms for MAF). The two
+# contrastive SNPE-C rows name their proposal: infer's default became the truncated prior after the
+# 2026-11-28 sitting, and these rows are the paper's method (proposals from q(θ|x0), the atomic loss).
 CONFIGS = {
-    "snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10),
-    "snpe_nsf_box_k10": dict(method="snpe", leakage_free=True, num_atoms=10,
+    "snpe_maf_k10": dict(method="snpe", estimator="maf", num_atoms=10, proposal="posterior"),
+    "snpe_nsf_box_k10": dict(method="snpe", leakage_free=True, num_atoms=10, proposal="posterior",
                              estimator_kwargs=dict(hidden=32, num_transforms=3)),
     "sre_k2": dict(method="sre", num_atoms=2),
     "sre_k100": dict(method="sre", num_atoms=100),
@@ -41,6 +45,9 @@ CONFIGS = {
     "snpe_diffusion": dict(method="snpe", estimator="diffusion"),
     "snpe_aem": dict(method="snpe", estimator="aem",
                      estimator_kwargs=dict(hidden=64, context_vector=16, energy_hidden=32)),
+    # what infer(simulator, prior, x0, method=...) does with nothing else named (SNL's is snl_maf)
+    "snpe_default": dict(method="snpe"),
+    "sre_default": dict(method="sre"),
 }
 
 
@@ -65,11 +72,40 @@ def run_one(name: str, seed: int, rounds: int, simulations: int) -> Path:
     return out
 
 
+def _runs(folder: Path) -> pd.DataFrame | None:
+    frames = [pd.read_csv(p) for p in sorted(folder.glob("*.csv"))]
+    return pd.concat(frames) if frames else None
+
+
+def _final(folder: Path) -> pd.DataFrame:
+    """One row per (config, seed): the run's last round."""
+    return _runs(folder).groupby(["config", "seed"], sort=False).last()
+
+
+def before_after() -> str:
+    """The earlier sitting's C2ST and wall time beside this one's, config by config."""
+    if not BEFORE.exists() or _runs(RUNS) is None:
+        return ""
+    old, new = _final(BEFORE), _final(RUNS)
+    rows = []
+    for name in dict.fromkeys(new.index.get_level_values("config")):
+        if name not in old.index.get_level_values("config"):
+            continue
+        a, b = old.loc[name], new.loc[name]
+        rows.append({"config": name, "seeds before / after": f"{len(a)} / {len(b)}",
+                     "C2ST before": a.c2st_final.mean(), "C2ST after": b.c2st_final.mean(),
+                     "wall s before": a.seconds_wall.mean(), "wall s after": b.seconds_wall.mean(),
+                     "wall after / before": b.seconds_wall.mean() / a.seconds_wall.mean()})
+    return ("\n## Before and after issue 9's changes\n\n"
+            f"Before: the sitting of 2026-11-28 (`results/ng_runs/{BEFORE.name}/`), which shared the 2 cores "
+            "among up to 4 runs at once; its wall times are pessimistic by up to 2x. Means over seeds.\n\n"
+            + to_markdown(pd.DataFrame(rows), ",.3f") + "\n")
+
+
 def summarize(rounds: int, simulations: int) -> str:
-    frames = [pd.read_csv(p) for p in sorted(RUNS.glob("*.csv"))]
-    if not frames:
+    runs = _runs(RUNS)
+    if runs is None:
         return "no runs yet"
-    runs = pd.concat(frames)
     rows = []
     for name, g in runs.groupby("config", sort=False):
         final = g.groupby("seed").last()
@@ -93,9 +129,8 @@ def summarize(rounds: int, simulations: int) -> str:
             "(`benchmarks/reference/nonlinear_gaussian_posterior.npy`); 0.5 = indistinguishable.\n"
             "Acceptance: fraction of q(θ|x0) draws inside the prior box when proposing each round "
             "(round 1 draws from the prior: 1.00).\n"
-            "Timings: the sweep shared the 2 cores among up to 4 runs at once, so absolute seconds are "
-            "pessimistic; compare them across rows.\n\n" + to_markdown(pd.DataFrame(rows), ",.1f") + "\n"
-            + findings(runs))
+            "Timings: two runs at a time on the 2 cores, one torch thread each.\n\n"
+            + to_markdown(pd.DataFrame(rows), ",.1f") + "\n" + findings(runs) + before_after())
     (HERE / "results" / "ng_methods.md").write_text(text)
     return text
 
@@ -146,8 +181,12 @@ def main() -> None:
     if not args.summarize:
         from joblib import Parallel, delayed
 
-        # runs already on disk are kept, so an interrupted sweep resumes where it stopped
+        # runs already on disk are kept, so an interrupted sweep resumes where it stopped; seed by seed
+        # (every config has a run before any has two), the longest first by the earlier sitting's wall
+        # time, so that the workers finish together
         jobs = [(c, s) for s in args.seeds for c in args.configs if not (RUNS / f"{c}_seed{s}.csv").exists()]
+        before = _final(BEFORE).seconds_wall.groupby(level="config").mean() if BEFORE.exists() else {}
+        jobs.sort(key=lambda job: (job[1], -before.get(job[0], 0.0)))
         Parallel(n_jobs=args.n_jobs)(delayed(run_one)(c, s, args.rounds, args.simulations) for c, s in jobs)
     print(summarize(args.rounds, args.simulations))
 
