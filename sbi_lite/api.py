@@ -43,6 +43,7 @@ def infer(
     estimator_kwargs: dict | None = None,
     train_config: TrainConfig | None = None,
     chains: int = 100,
+    burn_in: int | None = None,
     sample_with: str = "auto",
     vectorized: bool = True,
     backend: str | None = None,
@@ -99,6 +100,10 @@ def infer(
             and learning rate, the method's gradient clipping and the estimator's declared weight
             averaging, ``capabilities.ema``; an ensemble trains as its members would).
         chains: slice-sampling chains for SRE and SNL (and SNPE-C when it samples by MCMC).
+        burn_in: SRE and SNL: slice-sampling sweeps discarded when a round's newly trained
+            target replaces the last one; the chains go on from where the last target's draws
+            left them. The first target, whose chains start at prior draws, always burns in 200.
+            None: the preset's (200, the paper's).
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
             when acceptance falls below 1%).
@@ -171,12 +176,18 @@ def infer(
     if leakage_free is not None:
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
+    if burn_in is not None:
+        check_int("burn_in", burn_in, minimum=0)
+        if method == "snpe":
+            raise ValueError(f"burn_in applies to method='sre' and 'snl', whose slice-sampling chains go on from round "
+                             f"to round; SNPE-C draws from q(θ|x0) afresh. Got burn_in={burn_in}")
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free)
+                              proposal=proposal, leakage_free=leakage_free, burn_in=burn_in)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
+    burn_in = RoundConfig.burn_in if resolved["burn_in"] is None else resolved["burn_in"]  # SNPE-C has no chains
     if method == "sre" and estimator is not None:
         raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
     if estimator is not None:
@@ -262,7 +273,7 @@ def infer(
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config,
                       train_defaults=train_defaults, n_jobs=n_jobs,
-                      chains=chains, sample_with=sample_with, progress=progress, vectorized=vectorized,
+                      chains=chains, burn_in=burn_in, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
                       stop_when_converged=stop_when_converged, device=str(device),

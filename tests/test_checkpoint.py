@@ -29,22 +29,24 @@ def run(sim, path, **kw):
     return infer(sim, PRIOR, [0.5, -0.5], **{**args, **kw})
 
 
-@pytest.mark.parametrize("method", ["snpe", "snl"])
-def test_killed_run_resumes_where_it_stopped(method, tmp_path):
-    whole = run(Simulator(), tmp_path / "whole.ckpt", method=method)
+# SNL with a burn-in of its own: the chains resumed at round 1's target, never sampled yet, burn in the
+# first target's 200 sweeps, as the uninterrupted run's did
+@pytest.mark.parametrize("method, kw", [("snpe", {}), ("snl", {}), ("snl", dict(burn_in=5))])
+def test_killed_run_resumes_where_it_stopped(method, kw, tmp_path):
+    whole = run(Simulator(), tmp_path / "whole.ckpt", method=method, **kw)
     expected = whole.sample(50, seed=1)
     dying = Simulator(die_at=3)  # call 1: the probe, 2: round 1, 3: round 2 dies
     with pytest.raises(KeyboardInterrupt):
-        run(dying, tmp_path / "run.ckpt", method=method)
+        run(dying, tmp_path / "run.ckpt", method=method, **kw)
     assert dying.rows == 1 + 100
     resumed_sim = Simulator()
-    resumed = run(resumed_sim, tmp_path / "run.ckpt", method=method)
+    resumed = run(resumed_sim, tmp_path / "run.ckpt", method=method, **kw)
     assert resumed_sim.rows == 1 + 2 * 100  # the probe, rounds 2 and 3: round 1 is not simulated again
     assert torch.equal(resumed.sample(50, seed=1), expected)
     drop = [c for c in whole.history if c.startswith("seconds")]
     assert resumed.history.drop(columns=drop).equals(whole.history.drop(columns=drop))
     again = Simulator()  # a finished run's checkpoint: nothing left to simulate
-    assert torch.equal(run(again, tmp_path / "run.ckpt", method=method).sample(50, seed=1), expected)
+    assert torch.equal(run(again, tmp_path / "run.ckpt", method=method, **kw).sample(50, seed=1), expected)
     assert again.rows == 1
 
 

@@ -278,3 +278,22 @@ def test_truncation_tail_reaches_the_proposal_and_the_checkpoint_fingerprint(mon
     # tail in effect to truncated runs' (test_checkpoint.py)
     assert "truncation_tail" not in rounds.RoundConfig().fingerprint()
     assert rounds.RoundConfig(truncation_tail=0.05).fingerprint()["truncation_tail"] == "0.05"
+
+
+def test_the_first_target_burns_in_200_sweeps_and_every_later_one_burn_in(monkeypatch):
+    """The chains start at prior draws for round 1's posterior, then go on from each round's draws."""
+    from sbi_lite.samplers import SliceSampler
+
+    burned, run = [], SliceSampler.run
+
+    def spy(self, sweeps):
+        if self.needs_burn_in:
+            burned.append(sweeps)
+        run(self, sweeps)
+
+    monkeypatch.setattr(SliceSampler, "run", spy)
+    post = infer(lambda t, rng: t + 0.5 * rng.standard_normal(t.shape), BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2)),
+                 [0.5, -0.5], method="snl", rounds=3, simulations_per_round=100, seed=0, progress=False, chains=4,
+                 burn_in=7, train_config=TrainConfig(max_epochs=3))
+    post.sample(10, seed=0)
+    assert burned[0] == 200 and len(burned) >= 3 and set(burned[1:]) == {7}, burned

@@ -16,8 +16,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # SNPE-C: the paper's MAF trained by the atomic loss (K = 100) on proposals from q(θ|x0)
     "paper": {
         "snpe": {"estimator": "maf", "num_atoms": 100, "proposal": "posterior", "leakage_free": False},
-        "sre": {"num_atoms": 100},
-        "snl": {"estimator": "maf"},
+        "sre": {"num_atoms": 100, "burn_in": 200},
+        "snl": {"estimator": "maf", "burn_in": 200},
     },
     # SNPE-C: an NSF trained by maximum likelihood on the prior cut to q's highest-density region
     # (truncated sequential NPE): on Nonlinear-Gaussian observations with exact references, C2ST
@@ -27,8 +27,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # cells) in 0.6x the CPU (benchmarks/results/sre_training.md)
     "default": {
         "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False},
-        "sre": {"num_atoms": 50},
-        "snl": {"estimator": "maf"},
+        "sre": {"num_atoms": 50, "burn_in": 200},
+        "snl": {"estimator": "maf", "burn_in": 200},
     },
 }
 

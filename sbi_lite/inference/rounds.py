@@ -26,6 +26,7 @@ from sbi_lite.inference.checkpoint import (check_fingerprint, read_checkpoint, t
                                            upgrade_training, write_checkpoint)
 from sbi_lite.inference.collect import RoundProgress, RoundSimulations, simulate_round
 from sbi_lite.inference.methods import Method
+from sbi_lite.inference.store import RoundStore
 from sbi_lite.inference.truncation import tail_in_effect, truncated_prior
 from sbi_lite.posterior import DirectPosterior, MCMCPosterior, Posterior
 from sbi_lite.priors import Prior
@@ -37,7 +38,7 @@ from sbi_lite.simulate_backends import resolve_n_jobs
 from sbi_lite.simulate_dask import dask_client
 from sbi_lite.train import TrainConfig, train
 
-__all__ = ["RoundConfig", "RoundStore", "run_rounds"]
+__all__ = ["RoundConfig", "run_rounds"]
 
 # posterior draws compared between rounds (history's posterior_change; stop_when_converged): the
 # truncated prior's first 1,000 posterior draws, else the round's proposals (at least 100)
@@ -45,6 +46,10 @@ CHANGE_DRAWS, MIN_CHANGE_DRAWS = 1000, 100
 UNRECORDED_TAIL = ("This checkpoint predates recording the truncation tail in effect: to resume it, pass "
                    "truncation_tail= the tail it ran with (by default 1e-2 for flows, 1e-3 for AEM and diffusion; "
                    "1e-3 for all before 2026-11-30).")
+# the paper's burn-in, at every change of the chains' target; the first target's (chains at prior draws) always
+PAPER_BURN_IN = 200
+UNRECORDED_BURN_IN = (f"This checkpoint does not record burn_in, so its run burned in {PAPER_BURN_IN} sweeps every "
+                      f"round: pass burn_in={PAPER_BURN_IN} to resume it.")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class RoundConfig:
     train_defaults: dict = field(default_factory=dict)  # with train None: the preset's TrainConfig fields
     n_jobs: int = 1
     chains: int = 100
+    burn_in: int = PAPER_BURN_IN  # sweeps burned in when a later round's target replaces the last
     thin: int = 10
     max_attempts: int = 10
     sample_with: str = "auto"
@@ -98,54 +104,9 @@ class RoundConfig:
         # settings added since checkpoints were first written enter only when set, so those still resume
         # (the round loop adds the truncation tail in effect to a truncated run's)
         later = {k: repr(getattr(self, k)) for k in ("retrain_from_scratch", "truncation_tail") if getattr(self, k)}
+        if self.burn_in != PAPER_BURN_IN:
+            later["burn_in"] = repr(self.burn_in)
         return {**{k: repr(getattr(self, k)) for k in keep}, **later}
-
-
-@dataclass
-class RoundStore:
-    """Every simulated pair, with the round (and so the proposal) it came from."""
-
-    theta: list[Tensor] = field(default_factory=list)
-    x: list[Tensor] = field(default_factory=list)
-    round: list[Tensor] = field(default_factory=list)
-
-    def add(self, theta: Tensor, x: Tensor, r: int) -> None:
-        self.theta.append(theta)
-        self.x.append(x)
-        self.round.append(torch.full((len(theta),), r, device=theta.device))
-
-    def all(self) -> tuple[Tensor, Tensor]:
-        return torch.cat(self.theta), torch.cat(self.x)
-
-    def first_round(self) -> tuple[Tensor, Tensor]:
-        """Round 1's pairs (with any initial ones), from which the pre-processing is fitted."""
-        theta, x = self.all()
-        first = torch.cat(self.round) == 0
-        return theta[first], x[first]
-
-    def held_out(self, fraction: float, seed: int) -> Tensor:
-        """Boolean (N,): the validation rows, ``fraction`` of each round's pairs, drawn from the
-        seed and the round alone, so a pair held out once stays held out in every later round
-        (and after a resume) and warm-started training never validates on pairs it trained on."""
-        rounds = torch.cat(self.round)
-        mask = torch.zeros(len(rounds), dtype=torch.bool, device="cpu")
-        for r in rounds.unique().tolist():
-            rows = torch.nonzero(rounds == r)[:, 0]
-            k = min(max(1, round(fraction * len(rows))), len(rows) - 1)
-            generator = torch.Generator().manual_seed(seed + int(r))
-            pick = torch.randperm(len(rows), generator=generator, device="cpu")[:k]
-            mask[rows[pick]] = True
-        return mask
-
-    def state(self) -> dict[str, Tensor]:
-        if not self.theta:  # nothing simulated yet
-            return {"theta": torch.empty(0, device="cpu"), "x": torch.empty(0, device="cpu"),
-                    "round": torch.empty(0, dtype=torch.long, device="cpu")}
-        return {"theta": torch.cat(self.theta), "x": torch.cat(self.x), "round": torch.cat(self.round)}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Tensor]) -> RoundStore:
-        return cls([state["theta"]], [state["x"]], [state["round"]]) if len(state["theta"]) else cls()
 
 
 def run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundConfig, seed, *,
@@ -192,7 +153,8 @@ def _run_rounds(simulator, prior: Prior, x0: Tensor, method: Method, cfg: RoundC
         if truncated and "truncation_tail" not in stored and cfg.truncation_tail is not None:
             # written before checkpoints recorded the tail in effect: the tail the caller names vouches for it
             stored["truncation_tail"] = fingerprint["truncation_tail"]
-        check_fingerprint(checkpoint, stored, fingerprint, hints={"truncation_tail": UNRECORDED_TAIL})
+        check_fingerprint(checkpoint, stored, fingerprint, hints={"truncation_tail": UNRECORDED_TAIL,
+                                                                   "burn_in": UNRECORDED_BURN_IN})
     _check_output_size(simulator, prior, x0, cfg, int(seeds[-2]))
     store, rows, sampler, start = RoundStore(), [], None, 0
     if saved is not None:
@@ -362,9 +324,12 @@ def _posterior(method: Method, net, prior: Prior, x0: Tensor, cfg: RoundConfig, 
         return DirectPosterior(net, prior, x0, sample_with=cfg.sample_with, chains=cfg.chains, spec=spec), sampler
     potential = method.potential(net, prior, x0)
     if sampler is None:
-        sampler = SliceSampler(potential, _initial_points(prior, potential, cfg.chains, gen), seed=seed)
+        sampler = SliceSampler(potential, _initial_points(prior, potential, cfg.chains, gen), seed=seed,
+                               burn_in=PAPER_BURN_IN)
     else:
         sampler.set_potential(potential)
+        if sampler.tuned:  # the chains go on from the last target's draws, nearer this one than prior draws are
+            sampler.burn_in = cfg.burn_in
     sampler.budget_seconds = cfg.propose_budget
     return MCMCPosterior(potential, prior, x0, sampler, thin=cfg.thin, spec=spec), sampler
 
