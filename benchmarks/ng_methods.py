@@ -166,6 +166,11 @@ def findings(runs: pd.DataFrame) -> str:
         if have(name, "snpe_maf_k10"):
             lines.append(f"SNPE with {name.split('_')[1]} (truncated-prior proposals, maximum likelihood): C2ST "
                          f"{c2st[name]:.3f} against {c2st.snpe_maf_k10:.3f} for the contrastive MAF.")
+    if have("snpe_default", "sre_default", "snl_maf"):
+        wall = runs.groupby(["config", "seed"]).seconds_wall.last().groupby("config").mean()
+        lines.append("infer's defaults: " + ", ".join(
+            f"{label} C2ST {c2st[name]:.3f} in {wall[name]:,.0f} s" for label, name in
+            (("SNPE-C", "snpe_default"), ("SRE", "sre_default"), ("SNL", "snl_maf"))) + ".")
     return "\n## Findings\n\n" + "".join(f"- {line}\n" for line in lines) if lines else ""
 
 
