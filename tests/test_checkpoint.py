@@ -220,3 +220,13 @@ def test_sigkill_mid_round_then_resume_loses_and_repeats_nothing(tmp_path):
     in_flight = simulated - 2 - 3 * 1200  # two probes (one per process), then the extra work
     assert 0 <= in_flight <= 500 and done_chunks >= 1
     assert sum(_rows(tmp_path / "whole.log")) == 1 + 3 * 1200
+
+
+def test_a_run_that_did_not_record_its_burn_in_names_the_burn_in_that_resumes_it(tmp_path):
+    path = tmp_path / "run.ckpt"
+    run(Simulator(), path, rounds=1, method="snl", burn_in=200)  # the paper's 200 enters no fingerprint
+    with pytest.raises(ValueError, match=r"burn_in: not recorded -> '50'\..*pass burn_in=200 to resume it"):
+        run(Simulator(), path, rounds=1, method="snl", burn_in=50)
+    again = Simulator()
+    run(again, path, rounds=1, method="snl", burn_in=200)
+    assert again.rows == 1  # the probe: the finished run resumed
