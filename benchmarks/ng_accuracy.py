@@ -231,10 +231,15 @@ def run_ours_posterior(name: str, x0: np.ndarray, seed: int):
     return post, post.sample(FINAL_DRAWS, seed=seed + 1000)
 
 
+def rhats(history: pd.DataFrame) -> list[float | None]:
+    """Each round's nested R-hat of the chains that proposed it (None where no chains ran), for JSON."""
+    return [None if np.isnan(r) else round(float(r), 4) for r in history.get("mcmc_rhat", [np.nan] * len(history))]
+
+
 def _run_ours(name: str, x0: np.ndarray, seed: int):
     post, samples = run_ours_posterior(name, x0, seed)
     extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist(),
-             "training": post.history.training.iloc[-1]}
+             "training": post.history.training.iloc[-1], "mcmc_rhat": rhats(post.history)}
     return samples, extra
 
 

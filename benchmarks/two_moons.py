@@ -40,7 +40,7 @@ import pandas as pd
 
 from _markdown import to_markdown
 from _paired import paired_lines
-from ng_accuracy import ROW17_TRAINING
+from ng_accuracy import ROW17_TRAINING, rhats
 from sbi_lite.train import TrainConfig
 
 HERE = Path(__file__).parent
@@ -146,7 +146,7 @@ def run_one(config: str, k: int, seed: int) -> Path:
     score = c2st(samples, torch.as_tensor(reference, dtype=torch.float32), seed=seed)
     h = post.history
     row = {"config": config, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
-           "training": h.training.iloc[-1], "epochs": h.epochs.tolist(),
+           "training": h.training.iloc[-1], "epochs": h.epochs.tolist(), "mcmc_rhat": rhats(h),
            **{f"seconds_{phase}": float(h[f"seconds_{phase}"].sum()) for phase in ("propose", "simulate", "train")}}
     RUNS.mkdir(parents=True, exist_ok=True)
     out = RUNS / f"{config}_obs{k}_seed{seed}.json"
