@@ -24,11 +24,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # 0.74–0.79 against 0.85–0.93 for the atomic loss, in a fifth of the training time
     # (benchmarks/results/snpe_causes.md). SRE: K = 50, half the pairs of the paper's K = 100 per step;
     # as accurate at 2e-3 (NG paired median C2ST −0.027 over six observations, two moons +0.003 over ten
-    # cells) in 0.6x the CPU (benchmarks/results/sre_training.md)
+    # cells) in 0.6x the CPU (benchmarks/results/sre_training.md). SNL: 50 slice-sampling sweeps burned
+    # in at each later round's target, not 200 (the chains go on from the last target's draws): NG paired
+    # median C2ST -0.010 over six observations, two moons +0.000 over five, at 0.87-0.90x the CPU; SRE
+    # stays at 200, as 50 lost on two moons (+0.017; benchmarks/results/performance_targets.md, target 5)
     "default": {
         "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False},
         "sre": {"num_atoms": 50, "burn_in": 200},
-        "snl": {"estimator": "maf", "burn_in": 200},
+        "snl": {"estimator": "maf", "burn_in": 50},
     },
 }
 
