@@ -150,6 +150,10 @@ OURS = {
     # SRE's default (K = 50, 2e-3) with the same cut; SRE runs reproduce exactly, so its C2ST peer is the
     # stored ours_sre_k50_lr2e3
     "ours_sre_burn50": dict(method="sre", num_atoms=50, train_config=TrainConfig(learning_rate=2e-3), burn_in=50),
+    # SNL's default with half the sweeps between kept draws (thin 5, not 10), for each round's proposals and
+    # the final draws, beside the default in the same sitting
+    "ours_snl_thin5": dict(method="snl", thin=5),
+    "ours_snl_peer8": dict(method="snl"),
 }
 # The NSF's training before snpe_causes.md row 27, minibatches of 200 at 1e-3: the SNPE-C configurations
 # defined before it that name no training ran (or would have run) so, and are pinned to it, so that a rerun
@@ -174,7 +178,8 @@ for _kwargs in OURS.values():
 PEERS = {"ours_snpe_b400": "ours_snpe_peer3", "ours_snpe_box_b400": "ours_snpe_maf_peer3",
          "ours_sre_lr2e3": "ours_sre_peer4", "ours_sre_pat10": "ours_sre_lr2e3",
          "ours_sre_fixval": "ours_sre_lr2e3", "ours_sre_k50_lr2e3": "ours_sre_lr2e3",
-         "ours_snl_burn50": "ours_snl_peer7", "ours_sre_burn50": "ours_sre_k50_lr2e3"}
+         "ours_snl_burn50": "ours_snl_peer7", "ours_sre_burn50": "ours_sre_k50_lr2e3",
+         "ours_snl_thin5": "ours_snl_peer8"}
 # sbi's slice sampler as sbi_nre_c's stored runs ran it: 100 chains at thin 10 with warmup_steps=200,
 # which sbi counts in thinned steps, so every sampling call (each round's proposals, the final
 # draws) first discards 2,000 sweeps, 10x our burn-in. sbi's own default is 20 chains, thin 1,
@@ -236,10 +241,17 @@ def rhats(history: pd.DataFrame) -> list[float | None]:
     return [None if np.isnan(r) else round(float(r), 4) for r in history.get("mcmc_rhat", [np.nan] * len(history))]
 
 
+def final_health(post) -> dict[str, float | None]:
+    """Nested R-hat and bulk ESS (min over parameters) of the final draws' chains, every sweep after
+    burn-in (None where the draws were not by MCMC), for JSON."""
+    health = post.last_health()
+    return {f"final_{k}": None if np.isnan(v) else round(float(v), 4) for k, v in health._asdict().items()}
+
+
 def _run_ours(name: str, x0: np.ndarray, seed: int):
     post, samples = run_ours_posterior(name, x0, seed)
     extra = {"acceptance": post.history.acceptance_rate.round(3).tolist(), "epochs": post.history.epochs.tolist(),
-             "training": post.history.training.iloc[-1], "mcmc_rhat": rhats(post.history)}
+             "training": post.history.training.iloc[-1], "mcmc_rhat": rhats(post.history), **final_health(post)}
     return samples, extra
 
 

@@ -40,7 +40,7 @@ import pandas as pd
 
 from _markdown import to_markdown
 from _paired import paired_lines
-from ng_accuracy import ROW17_TRAINING, rhats
+from ng_accuracy import ROW17_TRAINING, final_health, rhats
 from sbi_lite.train import TrainConfig
 
 HERE = Path(__file__).parent
@@ -78,7 +78,10 @@ CONFIGS = {"joint": dict(method="sre", estimator_kwargs=dict(critic="joint")),
            "snl_burn50": dict(method="snl", burn_in=50),
            "snl_peer7": dict(method="snl", burn_in=200),
            "joint_k50_burn50": dict(method="sre", estimator_kwargs=dict(critic="joint"), num_atoms=50,
-                                    train_config=TrainConfig(learning_rate=2e-3), burn_in=50)}
+                                    train_config=TrainConfig(learning_rate=2e-3), burn_in=50),
+           # SNL's default with half the sweeps between kept draws (thin 5), beside the default
+           "snl_thin5": dict(method="snl", thin=5),
+           "snl_peer8": dict(method="snl")}
 # SRE's runs stored before its classifier took 2e-3 by default (results/sre_training.md) trained with the
 # paper's settings (5e-4, no clipping); they are pinned to them, and every SRE run here to K = 100, SRE's
 # default until that page's K = 50, where it names no K
@@ -90,7 +93,8 @@ for _kwargs in CONFIGS.values():
 PEERS = {"separable": "joint", "separable_wide": "joint", "joint_k50": "joint", "joint_k10": "joint", "snpe": "snpe_tail001",
          "snpe_default27": "snpe_peer27", "joint_lr2e3": "joint_peer4",
          "joint_pat10": "joint_lr2e3", "joint_k50_lr2e3": "joint_peer6",
-         "snl_burn50": "snl_peer7", "joint_k50_burn50": "joint_k50_lr2e3"}
+         "snl_burn50": "snl_peer7", "joint_k50_burn50": "joint_k50_lr2e3",
+         "snl_thin5": "snl_peer8"}
 
 
 def _shift(theta: np.ndarray) -> np.ndarray:
@@ -147,6 +151,7 @@ def run_one(config: str, k: int, seed: int) -> Path:
     h = post.history
     row = {"config": config, "observation": k, "seed": seed, "c2st": score, "seconds_wall": wall, "seconds_cpu": cpu,
            "training": h.training.iloc[-1], "epochs": h.epochs.tolist(), "mcmc_rhat": rhats(h),
+           **final_health(post),
            **{f"seconds_{phase}": float(h[f"seconds_{phase}"].sum()) for phase in ("propose", "simulate", "train")}}
     RUNS.mkdir(parents=True, exist_ok=True)
     out = RUNS / f"{config}_obs{k}_seed{seed}.json"

@@ -44,6 +44,7 @@ def infer(
     train_config: TrainConfig | None = None,
     chains: int = 100,
     burn_in: int | None = None,
+    thin: int | None = None,
     sample_with: str = "auto",
     vectorized: bool = True,
     backend: str | None = None,
@@ -105,6 +106,8 @@ def infer(
             left them. The first target, whose chains start at prior draws, always burns in 200.
             None: the preset's (for SNL 50 in "default", measured by C2ST on the NG and two
             moons; 200, the paper's, otherwise).
+        thin: SRE and SNL: slice-sampling sweeps between kept draws, for each round's proposals
+            and the returned posterior's draws. None: the preset's (10, the paper's, in both).
         sample_with: how SNPE-C draws from q(θ|x0) inside the prior's support: "rejection",
             "mcmc" (the paper's SNPE-C + MCMC control) or "auto" (rejection, switching to MCMC
             when acceptance falls below 1%).
@@ -177,18 +180,21 @@ def infer(
     if leakage_free is not None:
         check_bool("leakage_free", leakage_free)
     explicit_proposal = proposal
-    if burn_in is not None:
-        check_int("burn_in", burn_in, minimum=0)
-        if method == "snpe":
-            raise ValueError(f"burn_in applies to method='sre' and 'snl', whose slice-sampling chains go on from round "
-                             f"to round; SNPE-C draws from q(θ|x0) afresh. Got burn_in={burn_in}")
+    for name, value, least in (("burn_in", burn_in, 0), ("thin", thin, 1)):
+        if value is not None:
+            check_int(name, value, minimum=least)
+            if method == "snpe":
+                raise ValueError(f"{name} applies to method='sre' and 'snl', whose slice-sampling chains go on from "
+                                 f"round to round; SNPE-C draws from q(θ|x0) afresh. Got {name}={value}")
     resolved = resolve_preset(preset, method, estimator=None if method == "sre" else estimator, num_atoms=num_atoms,
-                              proposal=proposal, leakage_free=leakage_free, burn_in=burn_in)
+                              proposal=proposal, leakage_free=leakage_free, burn_in=burn_in, thin=thin)
     if method != "sre":
         estimator = resolved["estimator"]
     num_atoms, proposal, leakage_free = resolved["num_atoms"], resolved["proposal"], bool(resolved["leakage_free"])
     num_atoms = RoundConfig.num_atoms if num_atoms is None else num_atoms  # SNL has no K
-    burn_in = RoundConfig.burn_in if resolved["burn_in"] is None else resolved["burn_in"]  # SNPE-C has no chains
+    # SNPE-C has no chains that go on from round to round
+    burn_in = RoundConfig.burn_in if resolved["burn_in"] is None else resolved["burn_in"]
+    thin = RoundConfig.thin if resolved["thin"] is None else resolved["thin"]
     if method == "sre" and estimator is not None:
         raise ValueError("method='sre' trains a classifier; 'estimator' does not apply")
     if estimator is not None:
@@ -274,7 +280,7 @@ def infer(
     cfg = RoundConfig(rounds=rounds, simulations_per_round=simulations_per_round, num_atoms=num_atoms, proposal=proposal,
                       estimator=estimator, estimator_kwargs=kwargs, train=train_config,
                       train_defaults=train_defaults, n_jobs=n_jobs,
-                      chains=chains, burn_in=burn_in, sample_with=sample_with, progress=progress, vectorized=vectorized,
+                      chains=chains, burn_in=burn_in, thin=thin, sample_with=sample_with, progress=progress, vectorized=vectorized,
                       max_failure_fraction=max_failure_fraction, propose_budget=propose_budget, backend=backend,
                       cluster=cluster, simulation_timeout=simulation_timeout,
                       stop_when_converged=stop_when_converged, device=str(device),

@@ -59,6 +59,9 @@ class Counting:
     (dict(method="snl", burn_in=-1), ValueError, r"burn_in must be >= 0, got -1"),
     (dict(method="sre", burn_in=2.5), TypeError, r"burn_in must be an int, got 2\.5"),
     (dict(burn_in=20), ValueError, r"burn_in applies to method='sre' and 'snl'.* Got burn_in=20"),
+    (dict(method="snl", thin=0), ValueError, r"thin must be >= 1, got 0"),
+    (dict(method="sre", thin="5"), TypeError, r"thin must be an int, got '5'"),
+    (dict(thin=5), ValueError, r"thin applies to method='sre' and 'snl'.* Got thin=5"),
     (dict(seed=-1), ValueError, r"seed must be non-negative, got -1"),
     (dict(seed=1.5), TypeError, r"seed must be an int"),
     (dict(train_config=dict(max_epochs=2)), TypeError, r"train_config must be a TrainConfig"),
@@ -197,20 +200,20 @@ def test_the_preset_sets_num_atoms_unless_the_caller_does(monkeypatch, kwargs, a
     assert [c.num_atoms for c in seen] == [atoms]
 
 
-@pytest.mark.parametrize("kwargs, burn_in", [
-    (dict(method="snl"), 50),                    # measured: results/performance_targets.md, target 5
-    (dict(method="sre"), 200),                   # 50 lost on two moons there
-    (dict(method="snl", preset="paper"), 200),   # the paper's
-    (dict(method="sre", burn_in=7), 7),          # an explicit burn-in wins
-    (dict(), 200),                               # SNPE-C has no chains to go on: the first target's
+@pytest.mark.parametrize("kwargs, burn_in, thin", [
+    (dict(method="snl"), 50, 10),                     # measured: results/performance_targets.md, target 5
+    (dict(method="sre"), 200, 10),                    # 50 lost on two moons there
+    (dict(method="snl", preset="paper"), 200, 10),    # the paper's
+    (dict(method="sre", burn_in=7, thin=3), 7, 3),    # explicit settings win
+    (dict(), 200, 10),                                # SNPE-C has no chains to go on: the first target's
 ])
-def test_the_preset_sets_burn_in_unless_the_caller_does(monkeypatch, kwargs, burn_in):
+def test_the_preset_sets_burn_in_and_thin_unless_the_caller_does(monkeypatch, kwargs, burn_in, thin):
     import sbi_lite.api
 
     seen = []
     monkeypatch.setattr(sbi_lite.api, "run_rounds", lambda simulator, prior, x0, method, cfg, *a, **kw: seen.append(cfg))
     infer(Counting(), PRIOR, [0.0, 0.0], **{**FAST, **kwargs})
-    assert [c.burn_in for c in seen] == [burn_in]
+    assert [(c.burn_in, c.thin) for c in seen] == [(burn_in, thin)]
 
 
 def test_num_atoms_is_checked_against_the_presets_minibatch_size():

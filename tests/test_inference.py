@@ -297,3 +297,15 @@ def test_the_first_target_burns_in_200_sweeps_and_every_later_one_burn_in(monkey
                  burn_in=7, train_config=TrainConfig(max_epochs=3))
     post.sample(10, seed=0)
     assert burned[0] == 200 and len(burned) >= 3 and set(burned[1:]) == {7}, burned
+
+
+def test_thin_sets_the_sweeps_between_every_kept_draw_the_proposals_and_the_posterior(monkeypatch):
+    from sbi_lite.samplers import SliceSampler
+
+    thins, sample = [], SliceSampler.sample
+    monkeypatch.setattr(SliceSampler, "sample", lambda self, n, thin=10, **kw: thins.append(thin) or sample(self, n, thin, **kw))
+    post = infer(lambda t, rng: t + 0.5 * rng.standard_normal(t.shape), BoxUniform(-3 * torch.ones(2), 3 * torch.ones(2)),
+                 [0.5, -0.5], method="sre", rounds=2, simulations_per_round=100, seed=0, progress=False, chains=4,
+                 thin=3, train_config=TrainConfig(max_epochs=3))
+    post.sample(10, seed=0)
+    assert len(thins) >= 2 and set(thins) == {3}, thins  # round 2's proposals and the final draws at least
