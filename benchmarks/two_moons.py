@@ -79,7 +79,7 @@ CONFIGS = {"joint": dict(method="sre", estimator_kwargs=dict(critic="joint")),
            "snl_peer7": dict(method="snl", burn_in=200),
            "joint_k50_burn50": dict(method="sre", estimator_kwargs=dict(critic="joint"), num_atoms=50,
                                     train_config=TrainConfig(learning_rate=2e-3), burn_in=50),
-           # SNL's default with half the sweeps between kept draws (thin 5), beside the default
+           # SNL's default with half the sweeps between kept draws (thin 5), beside the default of the time (10)
            "snl_thin5": dict(method="snl", thin=5),
            "snl_peer8": dict(method="snl")}
 # SRE's runs stored before its classifier took 2e-3 by default (results/sre_training.md) trained with the
@@ -89,6 +89,10 @@ for _kwargs in CONFIGS.values():
     if _kwargs["method"] == "sre":
         _kwargs.setdefault("train_config", TrainConfig(clip_grad_norm=None))
         _kwargs.setdefault("num_atoms", 100)
+# SNL's runs stored before its default kept every 5th sweep kept every 10th, and are pinned to it
+for _kwargs in CONFIGS.values():
+    if _kwargs["method"] == "snl":
+        _kwargs.setdefault("thin", 10)
 # a configuration -> the one it is compared with, cell by cell
 PEERS = {"separable": "joint", "separable_wide": "joint", "joint_k50": "joint", "joint_k10": "joint", "snpe": "snpe_tail001",
          "snpe_default27": "snpe_peer27", "joint_lr2e3": "joint_peer4",

@@ -27,11 +27,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # cells) in 0.6x the CPU (benchmarks/results/sre_training.md). SNL: 50 slice-sampling sweeps burned
     # in at each later round's target, not 200 (the chains go on from the last target's draws): NG paired
     # median C2ST -0.010 over six observations, two moons +0.000 over five, at 0.87-0.90x the CPU; SRE
-    # stays at 200, as 50 lost on two moons (+0.017; benchmarks/results/performance_targets.md, target 5)
+    # stays at 200, as 50 was no better on two moons (+0.008 over ten cells) and sampling is under 6% of
+    # its CPU. SNL also keeps every 5th sweep, not every 10th: NG -0.001, two moons +0.000, at 0.87x and
+    # 0.94x the CPU; the final draws' bulk ESS is about half (benchmarks/results/performance_targets.md,
+    # target 5)
     "default": {
         "snpe": {"estimator": "nsf", "num_atoms": 100, "proposal": "truncated", "leakage_free": False},
         "sre": {"num_atoms": 50, "burn_in": 200, "thin": 10},
-        "snl": {"estimator": "maf", "burn_in": 50, "thin": 10},
+        "snl": {"estimator": "maf", "burn_in": 50, "thin": 5},
     },
 }
 
