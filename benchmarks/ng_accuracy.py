@@ -151,7 +151,7 @@ OURS = {
     # stored ours_sre_k50_lr2e3
     "ours_sre_burn50": dict(method="sre", num_atoms=50, train_config=TrainConfig(learning_rate=2e-3), burn_in=50),
     # SNL's default with half the sweeps between kept draws (thin 5, not 10), for each round's proposals and
-    # the final draws, beside the default of the time (thin 10) in the same sitting; thin 5 is the default since
+    # the final draws, beside the default of the time (thin 10) in the same sitting (thin 5 became the default)
     "ours_snl_thin5": dict(method="snl", thin=5),
     "ours_snl_peer8": dict(method="snl"),
 }

@@ -20,19 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from _markdown import to_markdown
-from two_moons import CONFIGS, FINAL_DRAWS, GRID, ROUNDS, SIMULATIONS, observation, simulate
+from two_moons import CONFIGS, FINAL_DRAWS, ROUNDS, SIMULATIONS, grid_draws, grid_points, observation, simulate
 
 OUT = Path(__file__).parent / "results" / "snl_modes.md"
-
-
-def grid_draws(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """FINAL_DRAWS draws (n, 2) from a density given by its log on the GRID² cell centres over [−1, 1]²."""
-    edges = np.linspace(-1, 1, GRID + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
-    p = np.exp(log_p - log_p.max())
-    cells = rng.choice(len(grid), FINAL_DRAWS, p=p / p.sum())
-    return grid[cells] + rng.uniform(-0.5, 0.5, (FINAL_DRAWS, 2)) * (edges[1] - edges[0])
 
 
 def run(config: str, k: int, seed: int) -> dict:
@@ -47,9 +37,7 @@ def run(config: str, k: int, seed: int) -> dict:
                  simulations_per_round=SIMULATIONS, seed=seed, progress=False, **CONFIGS[config])
     mcmc = post.sample(FINAL_DRAWS, seed=seed + 1000).numpy()
     health = post.last_health()
-    centres = (np.linspace(-1, 1, GRID + 1)[:-1] + np.linspace(-1, 1, GRID + 1)[1:]) / 2
-    grid = torch.as_tensor(np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2),
-                           dtype=torch.float32)
+    grid = torch.as_tensor(grid_points(), dtype=torch.float32)
     with torch.no_grad():
         log_p = torch.cat([post.potential(g) for g in grid.split(20_000)]).double().numpy()
     network = grid_draws(log_p, np.random.default_rng(7))

@@ -123,19 +123,28 @@ def log_likelihood(theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(q[:, 0] > 0, out, -np.inf)
 
 
+def grid_points() -> np.ndarray:
+    """The centres (GRID², 2) of the GRID × GRID cells over the prior's box [−1, 1]²."""
+    edges = np.linspace(-1, 1, GRID + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+
+
+def grid_draws(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """FINAL_DRAWS draws (FINAL_DRAWS, 2) from the density whose log is ``log_p`` (GRID²,) at
+    ``grid_points()``: a cell by its mass, then uniformly within it."""
+    p = np.exp(log_p - log_p.max())
+    cells = rng.choice(len(p), FINAL_DRAWS, p=p / p.sum())
+    width = np.diff(np.linspace(-1, 1, GRID + 1)[:2])[0]  # as the edges give it, so references stay bitwise
+    return grid_points()[cells] + rng.uniform(-0.5, 0.5, (FINAL_DRAWS, 2)) * width
+
+
 def observation(k: int) -> tuple[np.ndarray, np.ndarray]:
     """x0 (2,) simulated at θ drawn from the prior with fixed seeds, and FINAL_DRAWS reference
     draws (FINAL_DRAWS, 2) from the grid posterior."""
     theta = np.random.default_rng(3000 + k).uniform(-1, 1, (1, 2))
     x0 = simulate(theta, np.random.default_rng(4000 + k))[0]
-    edges = np.linspace(-1, 1, GRID + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
-    log_p = log_likelihood(grid, x0)
-    p = np.exp(log_p - log_p.max())
-    rng = np.random.default_rng(5000 + k)
-    cells = rng.choice(len(grid), FINAL_DRAWS, p=p / p.sum())
-    return x0, grid[cells] + rng.uniform(-0.5, 0.5, (FINAL_DRAWS, 2)) * (edges[1] - edges[0])
+    return x0, grid_draws(log_likelihood(grid_points(), x0), np.random.default_rng(5000 + k))
 
 
 def run_one(config: str, k: int, seed: int) -> Path:

@@ -202,7 +202,7 @@ def test_the_preset_sets_num_atoms_unless_the_caller_does(monkeypatch, kwargs, a
 
 @pytest.mark.parametrize("kwargs, burn_in, thin", [
     (dict(method="snl"), 50, 5),                      # measured: results/performance_targets.md, target 5
-    (dict(method="sre"), 200, 10),                    # 50 lost on two moons there
+    (dict(method="sre"), 200, 10),                    # 50 was no better on two moons there
     (dict(method="snl", preset="paper"), 200, 10),    # the paper's
     (dict(method="sre", burn_in=7, thin=3), 7, 3),    # explicit settings win
     (dict(), 200, 10),                                # SNPE-C has no chains to go on: the first target's
